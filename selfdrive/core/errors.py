@@ -1,0 +1,118 @@
+"""The one exception tree of selfdrive, with stable machine codes.
+
+    SelfdriveError                 code            (HTTP status lives in selfdrive.http.errors)
+    +-- BadRequest                 bad_request
+    |   +-- InvalidPath            invalid_path
+    |   +-- InvalidRange           invalid_range
+    |   +-- IncompleteBody         incomplete_body
+    |   +-- HashMismatch           hash_mismatch
+    +-- Unauthenticated            unauthenticated
+    +-- Forbidden                  forbidden
+    +-- NotFound                   not_found
+    |   +-- RevisionNotFound       revision_not_found
+    |   +-- BlockNotFound          block_not_found
+    +-- AlreadyExists              already_exists
+    +-- NotAFolder                 not_a_folder
+    +-- NotAFile                   not_a_file
+    +-- RevisionConflict           conflict
+    +-- MissingBlocks              missing_blocks      (carries the ids)
+    +-- PayloadTooLarge            payload_too_large
+    +-- QuotaExceeded              quota_exceeded
+    +-- StorageError               storage_error
+        +-- CorruptBlock           corrupt_block
+
+Codes are part of the public API: never change or reuse one.  Foreign
+exceptions (OSError, sqlite3 errors, cryptography's InvalidTag...) are mapped
+into this tree where they are caught, never passed up raw.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SelfdriveError(Exception):
+    """Base of every error selfdrive raises on purpose."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(SelfdriveError):
+    code = "bad_request"
+
+
+class InvalidPath(BadRequest):
+    code = "invalid_path"
+
+
+class InvalidRange(BadRequest):
+    code = "invalid_range"
+
+
+class IncompleteBody(BadRequest):
+    code = "incomplete_body"
+
+
+class HashMismatch(BadRequest):
+    code = "hash_mismatch"
+
+
+class Unauthenticated(SelfdriveError):
+    code = "unauthenticated"
+
+
+class Forbidden(SelfdriveError):
+    code = "forbidden"
+
+
+class NotFound(SelfdriveError):
+    code = "not_found"
+
+
+class RevisionNotFound(NotFound):
+    code = "revision_not_found"
+
+
+class BlockNotFound(NotFound):
+    code = "block_not_found"
+
+
+class AlreadyExists(SelfdriveError):
+    code = "already_exists"
+
+
+class NotAFolder(SelfdriveError):
+    code = "not_a_folder"
+
+
+class NotAFile(SelfdriveError):
+    code = "not_a_file"
+
+
+class RevisionConflict(SelfdriveError):
+    code = "conflict"
+
+
+class MissingBlocks(SelfdriveError):
+    code = "missing_blocks"
+
+
+class PayloadTooLarge(SelfdriveError):
+    code = "payload_too_large"
+
+
+class QuotaExceeded(SelfdriveError):
+    code = "quota_exceeded"
+
+
+class StorageError(SelfdriveError):
+    code = "storage_error"
+
+
+class CorruptBlock(StorageError):
+    code = "corrupt_block"

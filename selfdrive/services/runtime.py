@@ -1,0 +1,100 @@
+"""`Runtime`: every service of one server, built from the config and opened once.
+
+First start creates the data dir (mode 0700), the keyring, the database, and,
+when no user exists, the ``admin`` user (see `ensure_admin`).  Layout:
+``<data>/meta.db``, ``<data>/blocks/``, ``<data>/keys/``, ``<data>/staging/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from selfdrive.config import Config, Secrets
+from selfdrive.core.clock import Clock, SystemClock
+from selfdrive.services.auth import AuthService
+from selfdrive.services.blocks import BlockService
+from selfdrive.services.files import FileService, Limits
+from selfdrive.store.blockstore import BlockStore
+from selfdrive.store.codec import CIPHER_NAMES, BlockCodec
+from selfdrive.store.content import ContentStore
+from selfdrive.store.keys import cpu_has_aes, load_keyring
+from selfdrive.store.local import LocalBlockStore
+from selfdrive.store.meta.db import Database, migrate
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clock: Clock
+    db: Database
+    blockstore: BlockStore
+    content: ContentStore
+    auth: AuthService
+    files: FileService
+    blocks: BlockService
+
+    async def close(self) -> None:
+        await self.db.close()
+        await self.blockstore.close()
+
+
+def prepare_data_dir(data: Path) -> None:
+    """Create the data dir and its folders, private to this user."""
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for sub in ("blocks", "staging", "keys"):
+        (data / sub).mkdir(mode=0o700, exist_ok=True)
+    migrate(data / "meta.db")
+
+
+def cipher_id(config: Config) -> int:
+    name = config.storage.cipher
+    if name == "auto":
+        name = "aes-256-gcm" if cpu_has_aes() else "chacha20-poly1305"
+    return CIPHER_NAMES[name]
+
+
+async def open_runtime(
+    config: Config, secrets_: Secrets, *, clock: Clock | None = None,
+    blockstore: BlockStore | None = None,
+) -> Runtime:
+    data = config.data_path
+    prepare_data_dir(data)
+    keyring = load_keyring(data / "keys", secrets_.key_passphrase)
+    codec = BlockCodec(
+        keyring.keys, keyring.current_id, cipher_id(config),
+        compression_level=config.storage.compression_level,
+    )
+    store = blockstore or LocalBlockStore(data / "blocks", max_threads=config.storage.io_threads)
+    content = ContentStore(store, codec, cpu_threads=config.storage.cpu_threads)
+    db = Database(data / "meta.db")
+    await db.open()
+    clock = clock or SystemClock()
+    limits = Limits(max_file_bytes=config.limits.max_file_bytes)
+    return Runtime(
+        config=config, clock=clock, db=db, blockstore=store, content=content,
+        auth=AuthService(db, clock),
+        files=FileService(db, content, clock, limits),
+        blocks=BlockService(db, content, clock),
+    )
+
+
+async def ensure_admin(runtime: Runtime, secrets_: Secrets) -> str | None:
+    """Create ``admin`` if there is no user yet.
+
+    Returns the generated password when SELFDRIVE_ADMIN_PASSWORD was not set
+    (the caller prints it once), else None.
+    """
+    if await runtime.auth.count_users() > 0:
+        return None
+    password = secrets_.admin_password or secrets.token_urlsafe(12)
+    await runtime.auth.create_user(
+        "admin", password, is_admin=True, quota_bytes=runtime.config.limits.default_quota_bytes
+    )
+    return None if secrets_.admin_password else password
+
+
+def data_dir_is_private(data: Path) -> bool:
+    return (os.stat(data).st_mode & 0o077) == 0

@@ -1,0 +1,185 @@
+"""`ContentStore`: plaintext in, sealed blocks out, and back.
+
+It joins the chunker, the codec and a BlockStore:
+
+- `ingest` reads a stream, cuts it into blocks, seals each block and makes it
+  durable, all while the next bytes arrive.  When it returns, every block of
+  the content is durable in the block store (the first step of the write
+  ordering in docs/storage.md); the caller then commits the metadata.
+- `store_block` does the same for one block sent whole (delta sync).
+- `read` streams a byte range of a block list back, each block verified.
+
+CPU work (chunking, hashing, zstd, AEAD) runs in worker threads, bounded by
+one limiter for the whole process, so a big transfer never stalls the event
+loop and never takes more than its share of cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import anyio
+import anyio.to_thread
+
+from selfdrive.core.blockhash import block_id as hash_block
+from selfdrive.core.blockhash import content_hash
+from selfdrive.core.chunking import StreamChunker
+from selfdrive.core.errors import HashMismatch, IncompleteBody, PayloadTooLarge
+from selfdrive.store.blockstore import BlockStore
+from selfdrive.store.codec import BlockCodec
+
+#: how many sealed-but-not-yet-durable blocks one ingest keeps in flight
+INFLIGHT_BLOCKS = 6
+#: gather this much input before handing it to a worker thread
+BATCH_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    id: bytes
+    size: int
+    #: bytes the sealed block takes in the store
+    stored_size: int
+    #: False if the block was already stored (deduplicated)
+    new: bool = True
+
+
+@dataclass(frozen=True)
+class Ingested:
+    blocks: list[BlockRef]
+    size: int
+    content_hash: bytes
+
+
+@dataclass(frozen=True)
+class Extent:
+    """One block of a file: its id, where it starts in the file, its size."""
+
+    id: bytes
+    offset: int
+    size: int
+
+
+class ContentStore:
+    def __init__(self, blocks: BlockStore, codec: BlockCodec, *, cpu_threads: int = 0) -> None:
+        self.blocks = blocks
+        self.codec = codec
+        self._cpu = anyio.CapacityLimiter(cpu_threads or max(2, os.cpu_count() or 2))
+
+    async def store_block(self, plain: bytes, expected_id: bytes | None = None) -> BlockRef:
+        """Make one plaintext block durable; dedup if it is already stored."""
+        block_id = await anyio.to_thread.run_sync(hash_block, plain, limiter=self._cpu)
+        if expected_id is not None and block_id != expected_id:
+            raise HashMismatch(
+                f"the block's content hashes to {block_id.hex()}, not {expected_id.hex()}"
+            )
+        stored = await self.blocks.touch(block_id)
+        if stored is not None:
+            return BlockRef(block_id, len(plain), stored, new=False)
+        sealed = await anyio.to_thread.run_sync(self.codec.seal, plain, block_id, limiter=self._cpu)
+        await self.blocks.put(block_id, sealed.data)
+        return BlockRef(block_id, len(plain), len(sealed.data))
+
+    async def ingest(
+        self,
+        stream: AsyncIterator[bytes],
+        *,
+        max_bytes: int | None = None,
+        expected_bytes: int | None = None,
+        too_large: type[Exception] = PayloadTooLarge,
+    ) -> Ingested:
+        """Chunk, seal and store a stream; return its blocks once all are durable.
+
+        Raises *too_large* as soon as more than *max_bytes* arrive, and
+        IncompleteBody if the stream ends short of *expected_bytes*.  On any
+        error the blocks already written stay as unreferenced blocks, for the
+        garbage collector; nothing refers to them.
+        """
+        chunker = StreamChunker()
+        total = 0
+        results: list[asyncio.Task[BlockRef]] = []
+        slots = asyncio.Semaphore(INFLIGHT_BLOCKS)
+        failures: list[BaseException] = []
+
+        async def store(chunk: bytes) -> BlockRef:
+            try:
+                return await self.store_block(chunk)
+            except BaseException as exc:
+                failures.append(exc)
+                raise
+            finally:
+                slots.release()
+
+        async def cut(batch: list[bytes], final: bool) -> None:
+            def work() -> list[bytes]:
+                out: list[bytes] = []
+                for piece in batch:
+                    out += chunker.feed(piece)
+                if final:
+                    out += chunker.finish()
+                return out
+
+            for chunk in await anyio.to_thread.run_sync(work, limiter=self._cpu):
+                await slots.acquire()
+                results.append(asyncio.ensure_future(store(chunk)))
+
+        try:
+            batch: list[bytes] = []
+            batch_bytes = 0
+            async for piece in stream:
+                if not piece:
+                    continue
+                total += len(piece)
+                if max_bytes is not None and total > max_bytes:
+                    raise too_large(f"the content is larger than {max_bytes} bytes")
+                batch.append(piece)
+                batch_bytes += len(piece)
+                if batch_bytes >= BATCH_BYTES:
+                    await cut(batch, final=False)
+                    batch, batch_bytes = [], 0
+                    if failures:  # a block write failed: that error is the answer
+                        raise failures[0]
+            if expected_bytes is not None and total != expected_bytes:
+                raise IncompleteBody(
+                    f"the body ended after {total} of {expected_bytes} bytes; nothing was stored"
+                )
+            await cut(batch, final=True)
+            refs = list(await asyncio.gather(*results))
+        except BaseException:
+            for task in results:
+                task.cancel()
+            await asyncio.gather(*results, return_exceptions=True)
+            raise
+        return Ingested(blocks=refs, size=total, content_hash=content_hash(r.id for r in refs))
+
+    async def read_block(self, block_id: bytes) -> bytes:
+        """The verified plaintext of one block (CorruptBlock if it fails)."""
+        sealed = await self.blocks.get(block_id)
+        return await anyio.to_thread.run_sync(
+            self.codec.open_block, block_id, sealed, limiter=self._cpu
+        )
+
+    async def read(self, extents: Sequence[Extent], start: int, end: int) -> AsyncIterator[bytes]:
+        """Yield the bytes [start, end) of a file made of *extents*.
+
+        The next block is fetched and verified while the current one is sent.
+        """
+        wanted = [e for e in extents if e.offset < end and e.offset + e.size > start]
+        if not wanted:
+            return
+        ahead: asyncio.Task[bytes] = asyncio.ensure_future(self.read_block(wanted[0].id))
+        try:
+            for i, extent in enumerate(wanted):
+                plain = await ahead
+                if i + 1 < len(wanted):
+                    ahead = asyncio.ensure_future(self.read_block(wanted[i + 1].id))
+                lo = max(start - extent.offset, 0)
+                hi = min(end - extent.offset, extent.size)
+                yield plain if (lo, hi) == (0, len(plain)) else plain[lo:hi]
+        finally:
+            if not ahead.done():
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)

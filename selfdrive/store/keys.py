@@ -1,0 +1,131 @@
+"""The keyring: the master keys that seal blocks, kept in ``<data>/keys/``.
+
+Each key is a file ``key-NNNN.json`` (mode 0600) holding a random 256-bit key,
+either as is (``"protection": "none"``: the disk must be stolen *with* the
+data dir's keys folder to read anything) or wrapped with a key derived from a
+passphrase by scrypt (``"protection": "scrypt"``), when SELFDRIVE_KEY_PASSPHRASE
+is set at first start.  The highest id seals new blocks; older keys stay to
+open old blocks.  Keys are never rewritten in place.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+KEY_BYTES = 32
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+
+
+class KeyFile(msgspec.Struct, omit_defaults=True):
+    version: int
+    id: int
+    protection: str  # "none" | "scrypt"
+    key: str = ""  # base64, protection "none"
+    salt: str = ""  # base64, protection "scrypt"
+    nonce: str = ""
+    wrapped: str = ""
+    n: int = 0
+    r: int = 0
+    p: int = 0
+
+
+class KeyringError(Exception):
+    """The keyring cannot be opened (wrong passphrase, damaged file)."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    keys: dict[int, bytes]
+    current_id: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _kek(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=r, p=p).derive(passphrase.encode())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def create_key(folder: Path, key_id: int, passphrase: str | None) -> None:
+    key = secrets.token_bytes(KEY_BYTES)
+    if passphrase:
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        kek = _kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+        wrapped = AESGCM(kek).encrypt(nonce, key, b"selfdrive-key-%d" % key_id)
+        record = KeyFile(
+            version=1, id=key_id, protection="scrypt", salt=_b64(salt), nonce=_b64(nonce),
+            wrapped=_b64(wrapped), n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+        )
+    else:
+        record = KeyFile(version=1, id=key_id, protection="none", key=_b64(key))
+    _write_private(folder / f"key-{key_id:04d}.json", msgspec.json.encode(record))
+
+
+def load_keyring(folder: Path, passphrase: str | None) -> Keyring:
+    """Open the keyring, creating the first key if the folder has none."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    files = sorted(folder.glob("key-*.json"))
+    if not files:
+        create_key(folder, 1, passphrase)
+        files = sorted(folder.glob("key-*.json"))
+    keys: dict[int, bytes] = {}
+    for path in files:
+        record = msgspec.json.decode(path.read_bytes(), type=KeyFile)
+        if record.protection == "none":
+            keys[record.id] = base64.b64decode(record.key)
+        elif record.protection == "scrypt":
+            if not passphrase:
+                raise KeyringError(f"{path.name} is protected: set SELFDRIVE_KEY_PASSPHRASE")
+            kek = _kek(passphrase, base64.b64decode(record.salt), record.n, record.r, record.p)
+            try:
+                keys[record.id] = AESGCM(kek).decrypt(
+                    base64.b64decode(record.nonce),
+                    base64.b64decode(record.wrapped),
+                    b"selfdrive-key-%d" % record.id,
+                )
+            except InvalidTag:
+                raise KeyringError(f"wrong passphrase for {path.name}") from None
+        else:
+            raise KeyringError(f"{path.name}: unknown protection {record.protection!r}")
+    return Keyring(keys=keys, current_id=max(keys))
+
+
+def cpu_has_aes() -> bool:
+    """True if the CPU has AES instructions (x86 'aes', ARM 'aes' feature)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip().lower() in ("flags", "features") and "aes" in value.split():
+                    return True
+    except OSError:
+        # Not Linux: AES-NI is on every x86-64 and Apple CPU still supported.
+        return True
+    return False

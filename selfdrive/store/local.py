@@ -1,0 +1,157 @@
+"""`LocalBlockStore`: sealed blocks as files in ``<root>/ab/cd/<hex id>``.
+
+Write ordering (docs/storage.md, "Writing a block"): the block is written to
+``<hex>.tmp-<random>`` in its shard folder, fsynced, renamed over the final
+name, and the folder is fsynced; folders created on the way are fsynced into
+their parents.  Only then does `put` return.  A crash leaves at most a stray
+``.tmp-`` file, which `scan` skips and the orphan sweep removes.
+
+Blocking file work runs in worker threads, at most `max_threads` at once,
+which also lets several fsyncs be in flight together (the disk batches them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from selfdrive.core.errors import BlockNotFound, StorageError
+from selfdrive.store.blockstore import StoredBlock
+
+T = TypeVar("T")
+TMP_MARK = ".tmp-"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlockStore:
+    def __init__(self, root: Path, *, max_threads: int = 8) -> None:
+        self.root = root
+        self._limiter = anyio.CapacityLimiter(max_threads)
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, block_id: bytes) -> Path:
+        h = block_id.hex()
+        return self.root / h[0:2] / h[2:4] / h
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        try:
+            return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"block store I/O failed: {exc.strerror or exc}") from exc
+
+    async def put(self, block_id: bytes, sealed: bytes) -> None:
+        await self._run(lambda: self._put_sync(block_id, sealed))
+
+    def _put_sync(self, block_id: bytes, sealed: bytes) -> None:
+        final = self.path_of(block_id)
+        if final.exists():
+            os.utime(final)
+            return
+        self._make_shard(final.parent)
+        tmp = final.with_name(final.name + TMP_MARK + secrets.token_hex(4))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(sealed)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
+
+    def _make_shard(self, shard: Path) -> None:
+        if shard.is_dir():
+            return
+        # Create ab/ then ab/cd/, fsyncing each new folder into its parent.
+        for folder in (shard.parent, shard):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            _fsync_dir(folder.parent)
+
+    async def get(self, block_id: bytes) -> bytes:
+        path = self.path_of(block_id)
+        try:
+            return await self._run(path.read_bytes)
+        except FileNotFoundError:
+            raise BlockNotFound(f"block {block_id.hex()} is not stored") from None
+
+    async def exists(self, block_id: bytes) -> bool:
+        return await self._run(self.path_of(block_id).is_file)
+
+    async def touch(self, block_id: bytes) -> int | None:
+        path = self.path_of(block_id)
+
+        def utime() -> int | None:
+            try:
+                os.utime(path)
+                return path.stat().st_size
+            except FileNotFoundError:
+                return None
+
+        return await self._run(utime)
+
+    async def delete(self, block_id: bytes) -> None:
+        path = self.path_of(block_id)
+
+        def unlink() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+        await self._run(unlink)
+
+    async def scan(self) -> AsyncIterator[StoredBlock]:
+        for top in sorted(await self._run(lambda: list(self.root.iterdir()))):
+            if len(top.name) != 2 or not top.is_dir():
+                continue
+            for shard in sorted(await self._run(lambda t=top: list(t.iterdir()))):  # type: ignore[misc]
+                entries = await self._run(lambda s=shard: _list_blocks(s))  # type: ignore[misc]
+                for entry in entries:
+                    yield entry
+
+    async def close(self) -> None:
+        return None
+
+
+def _list_blocks(shard: Path) -> list[StoredBlock]:
+    out = []
+    with os.scandir(shard) as it:
+        for entry in it:
+            if TMP_MARK in entry.name or len(entry.name) != 64:
+                continue
+            try:
+                block_id = bytes.fromhex(entry.name)
+                st = entry.stat()
+            except (ValueError, FileNotFoundError):
+                continue
+            out.append(StoredBlock(id=block_id, stored_size=st.st_size, mtime=st.st_mtime))
+    return out
+
+
+def stray_temp_files(root: Path, older_than_s: float) -> list[Path]:
+    """Temp files a crash left behind, older than *older_than_s* seconds."""
+    cutoff = time.time() - older_than_s
+    return [p for p in root.glob(f"*/*/*{TMP_MARK}*") if p.stat().st_mtime < cutoff]

@@ -1,0 +1,1 @@
+"""Metadata in SQLite: the schema (numbered migrations) and every query."""

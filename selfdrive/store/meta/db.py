@@ -1,0 +1,154 @@
+"""The SQLite database: one writer, a few read-only readers, migrations.
+
+Terms: the *writer* is the single connection that changes the database; every
+change runs in `Database.write()`, which holds an asyncio lock for the whole
+``BEGIN IMMEDIATE`` ... ``COMMIT``, so writers never fight over SQLite's lock
+and a transaction never sees ``SQLITE_BUSY`` from this process.  *Readers* are
+read-only connections (``mode=ro``) handed out by `Database.read()`; in WAL
+mode they read a consistent snapshot while the writer works.
+
+Durability: ``journal_mode=WAL`` and ``synchronous=FULL``, so a committed
+transaction survives a power cut (DESIGN.md rule 1).
+
+Migrations are the files ``migrations/NNNN_name.sql``, applied in order;
+``PRAGMA user_version`` records the last one applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+READERS = 4
+BUSY_TIMEOUT_MS = 10_000
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) of every migration, in order."""
+    found = []
+    for entry in resources.files("selfdrive.store.meta").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text("utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise RuntimeError(f"migrations are not numbered 1..n: {numbers}")
+    return found
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def migrate(path: Path) -> int:
+    """Bring the database at *path* to the newest schema; return its version.
+
+    Synchronous on purpose: it runs once at start-up (and from the CLI), before
+    any connection is opened for serving.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _configure(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, _name, sql in migrations():
+            if number <= version:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # executescript would COMMIT first; run statement by statement.
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version = number
+        return int(version)
+    finally:
+        conn.close()
+
+
+def _statements(sql: str) -> list[str]:
+    out, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                out.append(current)
+            current = ""
+    if current.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in current.splitlines()
+    ):
+        raise RuntimeError(f"incomplete SQL statement in migration: {current[:80]!r}")
+    return out
+
+
+class Database:
+    """The open database: `write()` for changes, `read()` for queries."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
+
+    async def open(self) -> None:
+        migrate(self.path)
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._writer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await self._writer.execute("PRAGMA foreign_keys = ON")
+        await self._writer.execute("PRAGMA synchronous = FULL")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        for _ in range(READERS):
+            reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+
+    async def close(self) -> None:
+        for reader in self._all_readers:
+            await reader.close()
+        self._all_readers.clear()
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: committed if the block ends normally, else rolled back."""
+        assert self._writer is not None, "database is not open"
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await asyncio.shield(conn.execute("ROLLBACK"))
+                raise
+            # Shielded: a cancelled request must not leave the writer mid-commit.
+            await asyncio.shield(conn.execute("COMMIT"))
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only connection inside one snapshot transaction."""
+        conn = await self._readers.get()
+        try:
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                await asyncio.shield(conn.execute("COMMIT"))
+        finally:
+            self._readers.put_nowait(conn)

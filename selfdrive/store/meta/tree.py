@@ -1,0 +1,321 @@
+"""Queries on the file tree: nodes, revisions, their blocks, and the journal.
+
+Every function takes an open connection; the caller chooses the transaction
+(`Database.write()` for changes, so that a mutation and its journal row
+commit together, or `Database.read()` for a consistent snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import aiosqlite
+
+from selfdrive.store.content import BlockRef, Extent
+from selfdrive.store.meta.records import Node, Revision
+
+_NODE_COLS = (
+    "n.id, n.owner_id, n.parent_id, n.name, n.kind, n.current_rev, n.created_at,"
+    " n.modified_at, coalesce(r.size, 0), r.content_hash, r.mtime"
+)
+_NODE_FROM = (
+    "FROM nodes n LEFT JOIN revisions r ON r.node_id = n.id AND r.rev = n.current_rev"
+)
+
+
+def _node(row: Iterable[object]) -> Node:
+    return Node(*tuple(row))  # type: ignore[arg-type]
+
+
+async def node_by_id(conn: aiosqlite.Connection, node_id: int) -> Node | None:
+    async with conn.execute(f"SELECT {_NODE_COLS} {_NODE_FROM} WHERE n.id = ?", (node_id,)) as cur:
+        row = await cur.fetchone()
+    return _node(row) if row else None
+
+
+async def child(conn: aiosqlite.Connection, parent_id: int, name: str) -> Node | None:
+    async with conn.execute(
+        f"SELECT {_NODE_COLS} {_NODE_FROM}"
+        " WHERE n.parent_id = ? AND n.name = ? AND n.trashed_at IS NULL",
+        (parent_id, name),
+    ) as cur:
+        row = await cur.fetchone()
+    return _node(row) if row else None
+
+
+async def walk(
+    conn: aiosqlite.Connection, root_id: int, parts: Sequence[str]
+) -> tuple[list[Node], int]:
+    """Follow *parts* from the root: the nodes found, and how many parts matched.
+
+    Stops at the first missing name or at a file (a file has no children).
+    """
+    root = await node_by_id(conn, root_id)
+    assert root is not None, "every user has a root folder"
+    found = [root]
+    for name in parts:
+        if not found[-1].is_folder:
+            break
+        nxt = await child(conn, found[-1].id, name)
+        if nxt is None:
+            break
+        found.append(nxt)
+    return found, len(found) - 1
+
+
+async def children(
+    conn: aiosqlite.Connection, folder_id: int, *, limit: int = -1, after: str | None = None
+) -> list[Node]:
+    """Live children of a folder, ordered by name, optionally after a name (paging)."""
+    sql = f"SELECT {_NODE_COLS} {_NODE_FROM} WHERE n.parent_id = ? AND n.trashed_at IS NULL"
+    args: list[object] = [folder_id]
+    if after is not None:
+        sql += " AND n.name > ?"
+        args.append(after)
+    sql += " ORDER BY n.name LIMIT ?"
+    args.append(limit)
+    async with conn.execute(sql, args) as cur:
+        return [_node(row) for row in await cur.fetchall()]
+
+
+async def insert_node(
+    conn: aiosqlite.Connection, owner_id: int, parent_id: int, name: str, kind: str, now: int
+) -> int:
+    cur = await conn.execute(
+        "INSERT INTO nodes (owner_id, parent_id, name, kind, created_at, modified_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (owner_id, parent_id, name, kind, now, now),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+async def rename_node(
+    conn: aiosqlite.Connection, node_id: int, parent_id: int, name: str, now: int
+) -> None:
+    await conn.execute(
+        "UPDATE nodes SET parent_id = ?, name = ?, modified_at = ? WHERE id = ?",
+        (parent_id, name, now, node_id),
+    )
+
+
+async def trash_node(conn: aiosqlite.Connection, node_id: int, now: int) -> None:
+    await conn.execute("UPDATE nodes SET trashed_at = ? WHERE id = ?", (now, node_id))
+
+
+async def is_ancestor(conn: aiosqlite.Connection, ancestor_id: int, node_id: int) -> bool:
+    """True if *ancestor_id* is *node_id* or one of its parents."""
+    async with conn.execute(
+        "WITH RECURSIVE up(id) AS (SELECT ? UNION ALL"
+        " SELECT n.parent_id FROM nodes n JOIN up ON n.id = up.id WHERE n.parent_id IS NOT NULL)"
+        " SELECT 1 FROM up WHERE id = ? LIMIT 1",
+        (node_id, ancestor_id),
+    ) as cur:
+        return await cur.fetchone() is not None
+
+
+async def subtree(conn: aiosqlite.Connection, node_id: int) -> list[tuple[Node, str]]:
+    """Every live node under *node_id* (itself first), each with its path relative to it."""
+    async with conn.execute(
+        "WITH RECURSIVE t(id, rel) AS (SELECT ?, '' UNION ALL"
+        " SELECT n.id, t.rel || '/' || n.name FROM nodes n JOIN t ON n.parent_id = t.id"
+        " WHERE n.trashed_at IS NULL)"
+        f" SELECT {_NODE_COLS}, t.rel FROM t JOIN nodes n ON n.id = t.id"
+        " LEFT JOIN revisions r ON r.node_id = n.id AND r.rev = n.current_rev ORDER BY t.rel",
+        (node_id,),
+    ) as cur:
+        rows = await cur.fetchall()
+    return [(_node(tuple(row)[:-1]), str(tuple(row)[-1])) for row in rows]
+
+
+# -- revisions -----------------------------------------------------------------
+
+_REV_COLS = (
+    "r.id, r.node_id, r.rev, r.size, r.content_hash, r.mtime, r.created_at,"
+    " u.name, r.device_name, r.pinned"
+)
+
+
+def _revision(row: Iterable[object]) -> Revision:
+    r = list(row)
+    r[9] = bool(r[9])
+    return Revision(*r)  # type: ignore[arg-type]
+
+
+async def revision(conn: aiosqlite.Connection, node_id: int, rev: int) -> Revision | None:
+    async with conn.execute(
+        f"SELECT {_REV_COLS} FROM revisions r LEFT JOIN users u ON u.id = r.author_id"
+        " WHERE r.node_id = ? AND r.rev = ?",
+        (node_id, rev),
+    ) as cur:
+        row = await cur.fetchone()
+    return _revision(row) if row else None
+
+
+async def revisions(conn: aiosqlite.Connection, node_id: int, limit: int) -> list[Revision]:
+    async with conn.execute(
+        f"SELECT {_REV_COLS} FROM revisions r LEFT JOIN users u ON u.id = r.author_id"
+        " WHERE r.node_id = ? ORDER BY r.rev DESC LIMIT ?",
+        (node_id, limit),
+    ) as cur:
+        return [_revision(row) for row in await cur.fetchall()]
+
+
+async def insert_blocks(conn: aiosqlite.Connection, refs: Sequence[BlockRef], now: int) -> None:
+    """Record blocks (once each; a known block keeps its row)."""
+    await conn.executemany(
+        "INSERT INTO blocks (id, size, stored_size, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO NOTHING",
+        [(ref.id, ref.size, ref.stored_size, now) for ref in refs],
+    )
+
+
+async def add_revision(
+    conn: aiosqlite.Connection,
+    *,
+    node_id: int,
+    size: int,
+    content_hash: bytes,
+    mtime: int,
+    now: int,
+    author_id: int | None,
+    device_id: int | None,
+    device_name: str | None,
+    block_ids: Sequence[bytes],
+    block_sizes: Sequence[int],
+) -> int:
+    """A new revision of a file, made current; returns its rev number.
+
+    The blocks must already have rows (insert_blocks) and be durable.
+    """
+    async with conn.execute(
+        "SELECT coalesce(max(rev), 0) + 1 FROM revisions WHERE node_id = ?", (node_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    rev = int(row[0]) if row else 1
+    cur2 = await conn.execute(
+        "INSERT INTO revisions (node_id, rev, size, content_hash, mtime, created_at,"
+        " author_id, device_id, device_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (node_id, rev, size, content_hash, mtime, now, author_id, device_id, device_name),
+    )
+    revision_id = cur2.lastrowid
+    offsets, offset = [], 0
+    for block_size in block_sizes:
+        offsets.append(offset)
+        offset += block_size
+    await conn.executemany(
+        "INSERT INTO revision_blocks (revision_id, seq, block_id, offset) VALUES (?, ?, ?, ?)",
+        [(revision_id, i, bid, off) for i, (bid, off) in enumerate(zip(block_ids, offsets))],
+    )
+    await conn.execute(
+        "UPDATE nodes SET current_rev = ?, modified_at = ? WHERE id = ?", (rev, now, node_id)
+    )
+    return rev
+
+
+async def extents(conn: aiosqlite.Connection, revision_id: int) -> list[Extent]:
+    async with conn.execute(
+        "SELECT rb.block_id, rb.offset, b.size FROM revision_blocks rb"
+        " JOIN blocks b ON b.id = rb.block_id WHERE rb.revision_id = ? ORDER BY rb.seq",
+        (revision_id,),
+    ) as cur:
+        return [Extent(bytes(row[0]), int(row[1]), int(row[2])) for row in await cur.fetchall()]
+
+
+async def copy_revision(
+    conn: aiosqlite.Connection, source_revision_id: int, node_id: int, now: int,
+    author_id: int, device_id: int | None, device_name: str | None,
+) -> int:
+    """Rev 1 of *node_id* with the blocks of another revision (no data copied)."""
+    cur = await conn.execute(
+        "INSERT INTO revisions (node_id, rev, size, content_hash, mtime, created_at,"
+        " author_id, device_id, device_name)"
+        " SELECT ?, 1, size, content_hash, mtime, ?, ?, ?, ? FROM revisions WHERE id = ?",
+        (node_id, now, author_id, device_id, device_name, source_revision_id),
+    )
+    await conn.execute(
+        "INSERT INTO revision_blocks (revision_id, seq, block_id, offset)"
+        " SELECT ?, seq, block_id, offset FROM revision_blocks WHERE revision_id = ?",
+        (cur.lastrowid, source_revision_id),
+    )
+    await conn.execute("UPDATE nodes SET current_rev = 1 WHERE id = ?", (node_id,))
+    return 1
+
+
+async def revision_id(conn: aiosqlite.Connection, node_id: int, rev: int) -> int | None:
+    async with conn.execute(
+        "SELECT id FROM revisions WHERE node_id = ? AND rev = ?", (node_id, rev)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+# -- blocks a user may see ---------------------------------------------------------
+
+
+async def blocks_known_to(
+    conn: aiosqlite.Connection, user_id: int, ids: Sequence[bytes]
+) -> set[bytes]:
+    """Which of *ids* the user can already read: held by one of their files
+    (any revision, trash included) or sent by them with PUT /blocks."""
+    known: set[bytes] = set()
+    for start in range(0, len(ids), 500):
+        batch = list(ids[start : start + 500])
+        marks = ",".join("?" * len(batch))
+        async with conn.execute(
+            f"SELECT block_id FROM uploaded_blocks WHERE user_id = ? AND block_id IN ({marks})"
+            " UNION"
+            " SELECT rb.block_id FROM revision_blocks rb"
+            " JOIN revisions r ON r.id = rb.revision_id JOIN nodes n ON n.id = r.node_id"
+            f" WHERE n.owner_id = ? AND rb.block_id IN ({marks})",
+            [user_id, *batch, user_id, *batch],
+        ) as cur:
+            known.update(bytes(row[0]) for row in await cur.fetchall())
+    return known
+
+
+async def block_sizes(conn: aiosqlite.Connection, ids: Sequence[bytes]) -> dict[bytes, int]:
+    out: dict[bytes, int] = {}
+    for start in range(0, len(ids), 500):
+        batch = list(ids[start : start + 500])
+        marks = ",".join("?" * len(batch))
+        async with conn.execute(f"SELECT id, size FROM blocks WHERE id IN ({marks})", batch) as cur:
+            out.update((bytes(row[0]), int(row[1])) for row in await cur.fetchall())
+    return out
+
+
+async def record_uploaded_block(
+    conn: aiosqlite.Connection, user_id: int, block_id: bytes, now: int
+) -> None:
+    await conn.execute(
+        "INSERT INTO uploaded_blocks (user_id, block_id, uploaded_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, block_id) DO UPDATE SET uploaded_at = excluded.uploaded_at",
+        (user_id, block_id, now),
+    )
+
+
+async def forget_uploaded_blocks(
+    conn: aiosqlite.Connection, user_id: int, ids: Sequence[bytes]
+) -> None:
+    """Blocks now held by a committed revision need no pending row."""
+    await conn.executemany(
+        "DELETE FROM uploaded_blocks WHERE user_id = ? AND block_id = ?",
+        [(user_id, bid) for bid in ids],
+    )
+
+
+# -- the change journal ---------------------------------------------------------------
+
+
+async def journal(
+    conn: aiosqlite.Connection, *, user_id: int, node_id: int, op: str, path: str, kind: str,
+    now: int, rev: int | None = None, old_path: str | None = None, device_id: int | None = None,
+) -> int:
+    """Record one change; call it in the transaction that makes the change."""
+    cur = await conn.execute(
+        "INSERT INTO changes (user_id, node_id, op, path, old_path, kind, rev, device_id, at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (user_id, node_id, op, path, old_path, kind, rev, device_id, now),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
