@@ -1,0 +1,5 @@
+import sys
+
+from selfdrive.cli import main
+
+sys.exit(main())

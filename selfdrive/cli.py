@@ -1,0 +1,135 @@
+"""The `selfdrive` command: serve, user add, user list.
+
+Each subcommand is a small function; they share the config loading and the
+runtime opening, and print errors in one sentence (exit code 2 for usage,
+1 for a failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+
+from selfdrive import __version__
+from selfdrive.config import Config, ConfigError, Secrets, load, parse_size
+from selfdrive.core.errors import SelfdriveError
+from selfdrive.services.runtime import ensure_admin, open_runtime
+from selfdrive.store.keys import KeyringError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="a TOML config file (see config.example.toml)")
+    p.add_argument("--data", type=Path, help="the data dir (default ~/.local/share/selfdrive)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="selfdrive", description="A self-hosted file sync server.")
+    top.add_argument("--version", action="version", version=f"selfdrive {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="user_cmd", required=True)
+    add = user.add_parser("add", help="create a user")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="make the user an administrator")
+    add.add_argument("--quota", help="storage quota, e.g. 10GB or 500GiB (default from config)")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of asking")
+    _common(add)
+    ls = user.add_parser("list", help="list users")
+    _common(ls)
+    return top
+
+
+def _load(args: argparse.Namespace, **overrides: object) -> tuple[Config, Secrets]:
+    return load(args.config, data_dir=args.data, **overrides)  # type: ignore[arg-type]
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from selfdrive.http.server import serve
+
+    config, secrets_ = _load(args, host=args.host, port=args.port)
+    runtime = await open_runtime(config, secrets_)
+    password = await ensure_admin(runtime, secrets_)
+    if password is not None:
+        print(f"Created user 'admin' with password: {password}\n"
+              "(shown once; set SELFDRIVE_ADMIN_PASSWORD to choose it)", flush=True)
+    print(f"selfdrive {__version__} serving http://{config.server.host}:{config.server.port}"
+          f" with data in {config.data_path}", flush=True)
+    await serve(runtime)
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise SelfdriveError("the passwords differ")
+    return first
+
+
+async def _user_add(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    quota = parse_size(args.quota) if args.quota else config.limits.default_quota_bytes
+    password = _read_password(args.password_stdin)
+    runtime = await open_runtime(config, secrets_)
+    try:
+        user = await runtime.auth.create_user(
+            args.name, password, is_admin=args.admin, quota_bytes=quota
+        )
+    finally:
+        await runtime.close()
+    print(f"Created user {user.name!r} (quota {_human(user.quota_bytes)}"
+          f"{', admin' if user.is_admin else ''})")
+    return 0
+
+
+async def _user_list(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    runtime = await open_runtime(config, secrets_)
+    try:
+        users = await runtime.auth.list_users()
+    finally:
+        await runtime.close()
+    print(f"{'NAME':<24} {'ADMIN':<6} {'USED':>10} {'QUOTA':>10}")
+    for u in users:
+        print(f"{u.name:<24} {'yes' if u.is_admin else 'no':<6} {_human(u.used_bytes):>10}"
+              f" {_human(u.quota_bytes):>10}")
+    return 0
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    commands = {"serve": _serve}
+    if args.command == "user":
+        run = _user_add if args.user_cmd == "add" else _user_list
+    else:
+        run = commands[args.command]
+    try:
+        return asyncio.run(run(args))
+    except (ConfigError, KeyringError, SelfdriveError) as exc:
+        print(f"selfdrive: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

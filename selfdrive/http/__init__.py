@@ -1,0 +1,1 @@
+"""The HTTP face: Starlette routes, auth, request and response types."""

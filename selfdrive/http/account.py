@@ -1,0 +1,36 @@
+"""Handlers of /auth (device tokens), /me and /healthz."""
+
+from __future__ import annotations
+
+from selfdrive.core.errors import BadRequest
+from selfdrive.http.endpoint import Call
+from selfdrive.http.schemas import DeviceList, DeviceOut, Health, Me, TokenCreated, TokenRequest
+
+
+async def post_token(call: Call[None, TokenRequest]) -> TokenCreated:
+    b = call.body
+    token, device = await call.runtime.auth.create_token(b.username, b.password, b.device_name)
+    return TokenCreated(token=token, device_id=device.id)
+
+
+async def get_tokens(call: Call[None, None]) -> DeviceList:
+    devices = await call.runtime.auth.list_devices(call.who)
+    return DeviceList(devices=[DeviceOut.of(d, call.who.device_id) for d in devices])
+
+
+async def delete_token(call: Call[None, None]) -> None:
+    raw = call.request.path_params["device_id"]
+    if not raw.isdigit():
+        raise BadRequest("a device id is a number")
+    await call.runtime.auth.revoke_device(call.who, int(raw))
+
+
+async def get_me(call: Call[None, None]) -> Me:
+    user = await call.runtime.auth.user(call.who.user_id)
+    return Me(username=user.name, is_admin=user.is_admin, quota_bytes=user.quota_bytes,
+              used_bytes=user.used_bytes, device_id=call.who.device_id)
+
+
+async def get_health(call: Call[None, None]) -> Health:
+    await call.runtime.auth.count_users()  # the database answers
+    return Health(status="ok")

@@ -1,0 +1,43 @@
+"""`create_app`: the Starlette application over one Runtime."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from selfdrive.http import openapi
+from selfdrive.http.errors import EXCEPTION_HANDLERS
+from selfdrive.http.guard import FramingGuard
+from selfdrive.http.routes import API, API_PREFIX, ROOT
+from selfdrive.services.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    document = msgspec.json.encode(openapi.build(API, ROOT, API_PREFIX))
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    routes = [e.route(API_PREFIX) for e in API] + [e.route("") for e in ROOT]
+    routes.append(Route(API_PREFIX + "/openapi.json", openapi_json, methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(FramingGuard)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,132 @@
+"""Handlers of /files: upload, download, listing, revisions and tree operations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from starlette.requests import Request
+from starlette.responses import Response
+
+from selfdrive.core import paths
+from selfdrive.core.errors import BadRequest
+from selfdrive.http import download
+from selfdrive.http.endpoint import Call
+from selfdrive.http.multipart import MultipartReader, boundary_of
+from selfdrive.http.schemas import (
+    ContentQuery,
+    EntryOut,
+    FolderListing,
+    FromTo,
+    ListQuery,
+    PathBody,
+    PathQuery,
+    RevisionList,
+    RevisionOut,
+    RevisionsQuery,
+    UploadQuery,
+    UploadResult,
+    UploadTypeQuery,
+)
+
+
+def _content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise BadRequest("Content-Length must be a number")
+    return int(raw)
+
+
+async def put_content(call: Call[UploadQuery, None]) -> EntryOut:
+    q = call.query
+    entry = await call.runtime.files.upload(
+        call.who, q.path, call.request.stream(), base_rev=q.base_rev, mtime=q.mtime,
+        content_length=_content_length(call.request),
+    )
+    return EntryOut.of(entry)
+
+
+async def post_upload(call: Call[UploadTypeQuery, None]) -> UploadResult:
+    """One shape for every uploadType: the entries stored (one for media)."""
+    q = call.query
+    if q.uploadType == "media":
+        entry = await call.runtime.files.upload(
+            call.who, q.path, call.request.stream(), base_rev=q.base_rev, mtime=q.mtime,
+            content_length=_content_length(call.request),
+        )
+        return UploadResult(entries=[EntryOut.of(entry)])
+    if q.uploadType == "multipart":
+        return await _multipart(call)
+    raise BadRequest("uploadType=resumable is not available yet; use media or multipart",
+                     upload_type="resumable")
+
+
+async def _multipart(call: Call[UploadTypeQuery, None]) -> UploadResult:
+    """Every file part of a form post, stored in the folder named by ``path``."""
+    folder = paths.normalize_path(call.query.path)
+    boundary = boundary_of(call.request.headers.get("content-type", ""))
+    reader = MultipartReader(call.request.stream(), boundary)
+    stored: list[EntryOut] = []
+    async for part in reader.parts():
+        if part.filename is None:
+            continue  # a plain form field
+        # Browsers may send a relative path for folder uploads ("a/b.txt").
+        rel = paths.split_path("/" + part.filename.replace("\\", "/").lstrip("/"))
+        target = paths.normalize_path(folder.rstrip("/") + "/" + "/".join(rel))
+        body: AsyncIterator[bytes] = part.data
+        entry = await call.runtime.files.upload(call.who, target, body, mtime=call.query.mtime)
+        stored.append(EntryOut.of(entry))
+    if not stored:
+        raise BadRequest("the form holds no file")
+    return UploadResult(entries=stored)
+
+
+async def get_content(call: Call[ContentQuery, None]) -> Response:
+    opened = await call.runtime.files.open(call.who, call.query.path, call.query.rev)
+    return download.serve(call.request, call.runtime.files, opened, attachment=False)
+
+
+async def get_download(call: Call[ContentQuery, None]) -> Response:
+    opened = await call.runtime.files.open(call.who, call.query.path, call.query.rev)
+    return download.serve(call.request, call.runtime.files, opened, attachment=True)
+
+
+async def get_metadata(call: Call[PathQuery, None]) -> EntryOut:
+    return EntryOut.of(await call.runtime.files.stat(call.who, call.query.path))
+
+
+async def get_list(call: Call[ListQuery, None]) -> FolderListing:
+    q = call.query
+    folder, entries = await call.runtime.files.list_folder(
+        call.who, q.path, limit=q.limit + 1, after=q.after
+    )
+    more = len(entries) > q.limit
+    entries = entries[: q.limit]
+    return FolderListing(
+        folder=EntryOut.of(folder), entries=[EntryOut.of(e) for e in entries],
+        next_after=entries[-1].node.name if more else None,
+    )
+
+
+async def get_revisions(call: Call[RevisionsQuery, None]) -> RevisionList:
+    revs = await call.runtime.files.list_revisions(call.who, call.query.path, call.query.limit)
+    return RevisionList(path=paths.normalize_path(call.query.path),
+                        revisions=[RevisionOut.of(r) for r in revs])
+
+
+async def post_mkdir(call: Call[None, PathBody]) -> EntryOut:
+    return EntryOut.of(await call.runtime.files.mkdir(call.who, call.body.path))
+
+
+async def post_move(call: Call[None, FromTo]) -> EntryOut:
+    return EntryOut.of(await call.runtime.files.move(call.who, call.body.from_path,
+                                                     call.body.to_path))
+
+
+async def post_copy(call: Call[None, FromTo]) -> EntryOut:
+    return EntryOut.of(await call.runtime.files.copy(call.who, call.body.from_path,
+                                                     call.body.to_path))
+
+
+async def post_delete(call: Call[None, PathBody]) -> EntryOut:
+    return EntryOut.of(await call.runtime.files.delete(call.who, call.body.path))

@@ -1,0 +1,37 @@
+"""Every route of the API, one line each (the OpenAPI document comes from here)."""
+
+from __future__ import annotations
+
+from selfdrive.http import account, blocks, files
+from selfdrive.http import schemas as s
+from selfdrive.http.endpoint import Endpoint as E
+
+API_PREFIX = "/api/v1"
+OCTETS = "application/octet-stream"
+
+API: list[E] = [
+    E("POST", "/auth/tokens", account.post_token, "Create a device token", body=s.TokenRequest, response=s.TokenCreated, status=201, public=True),
+    E("GET", "/auth/tokens", account.get_tokens, "List my devices", response=s.DeviceList),
+    E("DELETE", "/auth/tokens/{device_id:int}", account.delete_token, "Revoke a device", status=204),
+    E("GET", "/me", account.get_me, "Who am I, and my quota", response=s.Me),
+    E("PUT", "/files/content", files.put_content, "Upload a file (streamed body)", query=s.UploadQuery, raw_body=OCTETS, response=s.EntryOut, status=201),
+    E("POST", "/files/upload", files.post_upload, "Upload: media or multipart form", query=s.UploadTypeQuery, raw_body="multipart/form-data", response=s.UploadResult, status=201),
+    E("GET", "/files/content", files.get_content, "Download a file (Range, ETag)", query=s.ContentQuery, raw_response=OCTETS),
+    E("GET", "/files/download", files.get_download, "Download a file as an attachment", query=s.ContentQuery, raw_response=OCTETS),
+    E("GET", "/files/metadata", files.get_metadata, "One file or folder", query=s.PathQuery, response=s.EntryOut),
+    E("GET", "/files/list", files.get_list, "A folder's entries, by name, paged", query=s.ListQuery, response=s.FolderListing),
+    E("GET", "/files/list_revisions", files.get_revisions, "A file's revisions, newest first", query=s.RevisionsQuery, response=s.RevisionList),
+    E("POST", "/files/mkdir", files.post_mkdir, "Create a folder (and missing parents)", body=s.PathBody, response=s.EntryOut, status=201),
+    E("POST", "/files/move", files.post_move, "Move or rename", body=s.FromTo, response=s.EntryOut),
+    E("POST", "/files/copy", files.post_copy, "Copy (shares blocks)", body=s.FromTo, response=s.EntryOut, status=201),
+    E("POST", "/files/delete", files.post_delete, "Move to the trash", body=s.PathBody, response=s.EntryOut),
+    E("GET", "/files/blocklist", blocks.get_blocklist, "A revision's blocks, in order", query=s.ContentQuery, response=s.BlockList),
+    E("POST", "/files/commit", blocks.post_commit, "A new revision from uploaded blocks", body=s.CommitRequest, response=s.EntryOut, status=201),
+    E("POST", "/blocks/missing", blocks.post_missing, "Which blocks must I send?", body=s.MissingRequest, response=s.MissingResult),
+    E("PUT", "/blocks/{block_id}", blocks.put_block, "Send one block (raw or zstd)", raw_body=OCTETS, response=s.BlockOut, status=201),
+    E("GET", "/blocks/{block_id}", blocks.get_block, "Fetch one block (zstd if accepted)", raw_response=OCTETS),
+]  # fmt: skip
+
+ROOT: list[E] = [
+    E("GET", "/healthz", account.get_health, "Liveness and database check", response=s.Health, public=True),
+]  # fmt: skip

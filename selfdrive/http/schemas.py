@@ -1,0 +1,213 @@
+"""Request and response types of the JSON API (msgspec Structs).
+
+The OpenAPI document is generated from these types and the route table;
+field docs below become the schema's descriptions.  Times are integer
+milliseconds since the Unix epoch (UTC); hashes are lowercase hex.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from selfdrive.services.files import Entry
+from selfdrive.store.meta.records import Device, Revision
+
+Hex256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="a 256-bit hash, hex")]
+Millis = Annotated[int, Meta(description="milliseconds since the Unix epoch, UTC")]
+
+
+# -- errors -------------------------------------------------------------------
+
+
+class ErrorDetail(Struct):
+    code: str
+    message: str
+
+
+class ErrorBody(Struct):
+    error: ErrorDetail
+
+
+# -- auth -----------------------------------------------------------------------
+
+
+class TokenRequest(Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+    device_name: str
+
+
+class TokenCreated(Struct):
+    token: str
+    device_id: int
+
+
+class DeviceOut(Struct):
+    id: int
+    name: str
+    created_at: Millis
+    last_seen_at: Millis
+    current: bool
+
+    @classmethod
+    def of(cls, device: Device, current_id: int | None) -> DeviceOut:
+        return cls(device.id, device.name, device.created_at, device.last_seen_at,
+                   device.id == current_id)
+
+
+class DeviceList(Struct):
+    devices: list[DeviceOut]
+
+
+class Me(Struct):
+    username: str
+    is_admin: bool
+    quota_bytes: int
+    used_bytes: int
+    device_id: int | None
+
+
+# -- files ----------------------------------------------------------------------
+
+
+class EntryOut(Struct):
+    path: str
+    name: str
+    kind: Literal["file", "folder"]
+    size: int
+    modified: Millis
+    rev: int | None = None
+    content_hash: Hex256 | None = None
+    mtime: Millis | None = None
+
+    @classmethod
+    def of(cls, entry: Entry) -> EntryOut:
+        n = entry.node
+        if n.is_folder:
+            return cls(path=entry.path, name=n.name, kind="folder", size=0,
+                       modified=n.modified_at)
+        return cls(
+            path=entry.path, name=n.name, kind="file", size=n.size, modified=n.modified_at,
+            rev=n.current_rev, content_hash=n.content_hash.hex() if n.content_hash else None,
+            mtime=n.mtime,
+        )
+
+
+class FolderListing(Struct):
+    folder: EntryOut
+    entries: list[EntryOut]
+    #: pass as `after` to get the next page; null on the last page
+    next_after: str | None = None
+
+
+class UploadResult(Struct):
+    entries: list[EntryOut]
+
+
+class RevisionOut(Struct):
+    rev: int
+    size: int
+    content_hash: Hex256
+    modified: Millis
+    mtime: Millis
+    author: str | None
+    device: str | None
+    pinned: bool
+
+    @classmethod
+    def of(cls, r: Revision) -> RevisionOut:
+        return cls(r.rev, r.size, r.content_hash.hex(), r.created_at, r.mtime, r.author,
+                   r.device_name, r.pinned)
+
+
+class RevisionList(Struct):
+    path: str
+    revisions: list[RevisionOut]
+
+
+class PathBody(Struct, forbid_unknown_fields=True):
+    path: str
+
+
+class FromTo(Struct, forbid_unknown_fields=True):
+    from_path: str
+    to_path: str
+
+
+# -- blocks ------------------------------------------------------------------------
+
+
+class MissingRequest(Struct, forbid_unknown_fields=True):
+    hashes: list[Hex256]
+
+
+class MissingResult(Struct):
+    missing: list[Hex256]
+
+
+class BlockOut(Struct):
+    id: Hex256
+    size: int
+
+
+class BlockList(Struct):
+    path: str
+    rev: int
+    size: int
+    content_hash: Hex256
+    blocks: list[BlockOut]
+
+
+class CommitRequest(Struct, forbid_unknown_fields=True):
+    path: str
+    blocks: list[Hex256]
+    size: Annotated[int, Meta(ge=0)]
+    base_rev: Annotated[int, Meta(ge=0)] | None = None
+    mtime: Millis | None = None
+
+
+class Health(Struct):
+    status: str
+
+
+# -- query strings ---------------------------------------------------------------------
+
+
+class PathQuery(Struct, forbid_unknown_fields=True):
+    path: str
+
+
+class ListQuery(Struct, forbid_unknown_fields=True):
+    path: str = "/"
+    limit: Annotated[int, Meta(ge=1, le=10_000)] = 10_000
+    after: str | None = None
+
+
+class ContentQuery(Struct, forbid_unknown_fields=True):
+    path: str
+    rev: Annotated[int, Meta(ge=1)] | None = None
+
+
+class UploadQuery(Struct, forbid_unknown_fields=True):
+    path: str
+    base_rev: Annotated[int, Meta(ge=0)] | None = None
+    mtime: Millis | None = None
+
+
+class UploadTypeQuery(Struct, forbid_unknown_fields=True):
+    uploadType: Literal["media", "multipart", "resumable"]
+    path: str
+    base_rev: Annotated[int, Meta(ge=0)] | None = None
+    mtime: Millis | None = None
+
+
+class RevisionsQuery(Struct, forbid_unknown_fields=True):
+    path: str
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 20
+
+
+def encode(value: object) -> bytes:
+    return msgspec.json.encode(value)
