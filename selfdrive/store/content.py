@@ -32,9 +32,11 @@ from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import BlockCodec
 
 #: how many sealed-but-not-yet-durable blocks one ingest keeps in flight
-INFLIGHT_BLOCKS = 6
-#: gather this much input before handing it to a worker thread
-BATCH_BYTES = 2 * 1024 * 1024
+INFLIGHT_BLOCKS = 8
+#: gather this much input before handing it to the chunker's worker thread
+BATCH_BYTES = 1024 * 1024
+#: network reads queued between the receiver and the chunker (64 KiB each, typically)
+QUEUE_PIECES = 128
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class ContentStore:
         self.blocks = blocks
         self.codec = codec
         self._cpu = anyio.CapacityLimiter(cpu_threads or max(2, os.cpu_count() or 2))
+        # Chunking has its own threads so that it never queues behind sealing:
+        # a stalled chunker would stall the network.
+        self._cut_limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
 
     async def store_block(self, plain: bytes, expected_id: bytes | None = None) -> BlockRef:
         """Make one plaintext block durable; dedup if it is already stored."""
@@ -98,62 +103,8 @@ class ContentStore:
         error the blocks already written stay as unreferenced blocks, for the
         garbage collector; nothing refers to them.
         """
-        chunker = StreamChunker()
-        total = 0
-        results: list[asyncio.Task[BlockRef]] = []
-        slots = asyncio.Semaphore(INFLIGHT_BLOCKS)
-        failures: list[BaseException] = []
-
-        async def store(chunk: bytes) -> BlockRef:
-            try:
-                return await self.store_block(chunk)
-            except BaseException as exc:
-                failures.append(exc)
-                raise
-            finally:
-                slots.release()
-
-        async def cut(batch: list[bytes], final: bool) -> None:
-            def work() -> list[bytes]:
-                out: list[bytes] = []
-                for piece in batch:
-                    out += chunker.feed(piece)
-                if final:
-                    out += chunker.finish()
-                return out
-
-            for chunk in await anyio.to_thread.run_sync(work, limiter=self._cpu):
-                await slots.acquire()
-                results.append(asyncio.ensure_future(store(chunk)))
-
-        try:
-            batch: list[bytes] = []
-            batch_bytes = 0
-            async for piece in stream:
-                if not piece:
-                    continue
-                total += len(piece)
-                if max_bytes is not None and total > max_bytes:
-                    raise too_large(f"the content is larger than {max_bytes} bytes")
-                batch.append(piece)
-                batch_bytes += len(piece)
-                if batch_bytes >= BATCH_BYTES:
-                    await cut(batch, final=False)
-                    batch, batch_bytes = [], 0
-                    if failures:  # a block write failed: that error is the answer
-                        raise failures[0]
-            if expected_bytes is not None and total != expected_bytes:
-                raise IncompleteBody(
-                    f"the body ended after {total} of {expected_bytes} bytes; nothing was stored"
-                )
-            await cut(batch, final=True)
-            refs = list(await asyncio.gather(*results))
-        except BaseException:
-            for task in results:
-                task.cancel()
-            await asyncio.gather(*results, return_exceptions=True)
-            raise
-        return Ingested(blocks=refs, size=total, content_hash=content_hash(r.id for r in refs))
+        job = _Ingest(self, max_bytes, expected_bytes, too_large)
+        return await job.run(stream)
 
     async def read_block(self, block_id: bytes) -> bytes:
         """The verified plaintext of one block (CorruptBlock if it fails)."""
@@ -183,3 +134,106 @@ class ContentStore:
             if not ahead.done():
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
+
+
+class _Ingest:
+    """One stream being ingested.
+
+    Three stages run at once, so the network never waits for the disk: the
+    *receiver* reads the stream into a bounded queue; the *cutter* takes what
+    is queued, chunks it in a worker thread and starts one *store* task per
+    chunk; at most INFLIGHT_BLOCKS store tasks (hash, seal, durable write) run
+    at a time, which is what bounds memory.  Backpressure flows from a full
+    set of store tasks to the cutter, to the queue, to the client's TCP window.
+    """
+
+    def __init__(
+        self, content: ContentStore, max_bytes: int | None, expected_bytes: int | None,
+        too_large: type[Exception],
+    ) -> None:
+        self.content = content
+        self.max_bytes = max_bytes
+        self.expected_bytes = expected_bytes
+        self.too_large = too_large
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_PIECES)
+        self.chunker = StreamChunker()
+        self.total = 0
+        self.stores: list[asyncio.Task[BlockRef]] = []
+        self.slots = asyncio.Semaphore(INFLIGHT_BLOCKS)
+        self.failure: BaseException | None = None
+
+    async def run(self, stream: AsyncIterator[bytes]) -> Ingested:
+        try:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._receive(stream))
+                    tg.create_task(self._cut())
+            except BaseExceptionGroup as group:
+                raise _first_error(group) from None
+            refs = list(await asyncio.gather(*self.stores))
+        except BaseException:
+            for task in self.stores:
+                task.cancel()
+            await asyncio.gather(*self.stores, return_exceptions=True)
+            raise
+        return Ingested(blocks=refs, size=self.total, content_hash=content_hash(r.id for r in refs))
+
+    async def _receive(self, stream: AsyncIterator[bytes]) -> None:
+        async for piece in stream:
+            if not piece:
+                continue
+            self.total += len(piece)
+            if self.max_bytes is not None and self.total > self.max_bytes:
+                raise self.too_large(f"the content is larger than {self.max_bytes} bytes")
+            await self.queue.put(piece)
+        if self.expected_bytes is not None and self.total != self.expected_bytes:
+            raise IncompleteBody(
+                f"the body ended after {self.total} of {self.expected_bytes} bytes;"
+                " nothing was stored"
+            )
+        await self.queue.put(None)
+
+    async def _cut(self) -> None:
+        final = False
+        while not final:
+            batch: list[bytes] = []
+            size = 0
+            while size < BATCH_BYTES:
+                piece = await self.queue.get()
+                if piece is None:
+                    final = True
+                    break
+                batch.append(piece)
+                size += len(piece)
+
+            def work(batch: list[bytes] = batch, final: bool = final) -> list[bytes]:
+                out: list[bytes] = []
+                for piece in batch:
+                    out += self.chunker.feed(piece)
+                return out + self.chunker.finish() if final else out
+
+            chunks = await anyio.to_thread.run_sync(work, limiter=self.content._cut_limiter)
+            for chunk in chunks:
+                await self.slots.acquire()
+                if self.failure is not None:  # a block write failed: that error is the answer
+                    raise self.failure
+                self.stores.append(asyncio.ensure_future(self._store(chunk)))
+
+    async def _store(self, chunk: bytes) -> BlockRef:
+        try:
+            return await self.content.store_block(chunk)
+        except BaseException as exc:
+            self.failure = self.failure or exc
+            raise
+        finally:
+            self.slots.release()
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that stopped an ingest (not the cancellations it caused)."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_error(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]

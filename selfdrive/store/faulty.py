@@ -47,7 +47,7 @@ class FaultyBlockStore:
                 return fault
         return None
 
-    async def put(self, block_id: bytes, sealed: bytes) -> None:
+    async def put(self, block_id: bytes, sealed: bytes | bytearray) -> None:
         self._check("put")
         await self.inner.put(block_id, sealed)
 

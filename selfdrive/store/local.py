@@ -56,7 +56,7 @@ class LocalBlockStore:
         except OSError as exc:
             raise StorageError(f"block store I/O failed: {exc.strerror or exc}") from exc
 
-    async def put(self, block_id: bytes, sealed: bytes) -> None:
+    async def put(self, block_id: bytes, sealed: bytes | bytearray) -> None:
         await self._run(lambda: self._put_sync(block_id, sealed))
 
     def _put_sync(self, block_id: bytes, sealed: bytes) -> None:

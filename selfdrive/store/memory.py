@@ -16,7 +16,7 @@ class MemoryBlockStore:
     def __init__(self) -> None:
         self._blocks: dict[bytes, tuple[bytes, float]] = {}
 
-    async def put(self, block_id: bytes, sealed: bytes) -> None:
+    async def put(self, block_id: bytes, sealed: bytes | bytearray) -> None:
         old = self._blocks.get(block_id)
         self._blocks[block_id] = (old[0] if old else bytes(sealed), time.time())
 
