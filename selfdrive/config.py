@@ -27,11 +27,14 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     port: int = 8080
     #: a connection that sends nothing for this long is closed (slowloris guard)
     read_timeout_s: float = 60.0
-    keep_alive_timeout_s: float = 75.0
+    #: an idle keep-alive connection is closed after this long.  Keep it short:
+    #: Hypercorn 0.18 holds a connection the client has closed until this
+    #: timer ends (docs/architecture.md, "Known gaps of the stack")
+    keep_alive_timeout_s: float = 5.0
     #: largest request header block
     max_header_bytes: int = 64 * 1024
     #: seconds to let running requests finish on shutdown
-    shutdown_timeout_s: float = 30.0
+    shutdown_timeout_s: float = 10.0
 
 
 class StorageConfig(msgspec.Struct, forbid_unknown_fields=True):

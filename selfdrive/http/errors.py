@@ -9,6 +9,7 @@ tests/http/test_error_shape.py pins both the shape and this table.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -17,6 +18,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from selfdrive.core import errors as e
+
+log = logging.getLogger("selfdrive.http")
 
 STATUS: dict[type[e.SelfdriveError], int] = {
     e.SelfdriveError: 500,
@@ -94,7 +97,14 @@ async def handle_disconnect(request: Request, exc: Exception) -> Response:
     return error_response(400, e.IncompleteBody.code, "the client disconnected mid-request")
 
 
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    """A bug: log it with its traceback, answer with the usual shape and no details."""
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "the server failed; the error is in its log")
+
+
 EXCEPTION_HANDLERS = {
+    Exception: handle_unexpected,
     e.SelfdriveError: handle_selfdrive_error,
     HTTPException: handle_http_exception,
     ClientDisconnect: handle_disconnect,

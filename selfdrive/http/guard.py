@@ -6,11 +6,16 @@ chunked body would be parsed as a second request (request smuggling).  RFC
 9112 section 6.1 says such a message must be answered and the connection
 closed: `FramingGuard` answers 400 with ``Connection: close`` before any
 route sees the request.
+
+It also closes the connection after an answer that was sent before the
+request body was read to its end (an upload refused for its quota half-way):
+the client may still be sending, and keeping the connection would either
+make it wait on a full socket or make the rest of its body a "request".
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from selfdrive.http.errors import error_body
 
@@ -29,7 +34,33 @@ class FramingGuard:
             if names.count(b"content-length") > 1:
                 await _refuse(send, "a request may carry only one Content-Length")
                 return
+            has_body = b"transfer-encoding" in names or any(
+                name.lower() == b"content-length" and value.strip() not in (b"0", b"")
+                for name, value in scope["headers"]
+            )
+            if has_body:
+                await self._watch_body(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    async def _watch_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body_done = False
+
+        async def watched_receive() -> Message:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_done:
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, watched_receive, closing_send)
 
 
 async def _refuse(send: Send, message: str) -> None:

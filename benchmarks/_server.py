@@ -1,0 +1,142 @@
+"""Helpers for the benchmarks: run a real `selfdrive serve` and watch its CPU and memory."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+MB = 1_000_000
+
+
+class BenchError(Exception):
+    """A benchmark step failed; the message says what (and the HTTP status and body)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of *pid*, in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def status_mb(pid: int, key: str) -> float:
+    """A kB line of /proc/<pid>/status (VmRSS, VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024 / MB
+    raise BenchError(f"no {key} in /proc/{pid}/status")
+
+
+def disk_usage(folder: Path) -> tuple[int, int]:
+    """(bytes allocated on disk, apparent bytes) of every file under *folder*."""
+    used = apparent = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            st = os.lstat(os.path.join(root, name))
+            used, apparent = used + st.st_blocks * 512, apparent + st.st_size
+    return used, apparent
+
+
+class RssSampler:
+    """Samples VmRSS every *interval_s* from a thread while in a `with` block."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
+        self.pid, self.interval_s = pid, interval_s
+        self.before = self.peak = status_mb(pid, "VmRSS")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.peak = max(self.peak, status_mb(self.pid, "VmRSS"))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, status_mb(self.pid, "VmRSS"))
+
+
+class Server:
+    """`python -m selfdrive serve` on 127.0.0.1 and a free port, with a fresh data dir."""
+
+    def __init__(self, data_dir: Path, config: Path, log: Path) -> None:
+        self.host, self.port = "127.0.0.1", free_port()
+        self.data_dir, self.log = data_dir, log
+        self.password = secrets.token_urlsafe(16)
+        env = dict(os.environ, SELFDRIVE_ADMIN_PASSWORD=self.password)
+        cmd = [sys.executable, "-m", "selfdrive", "serve", "--config", str(config),
+               "--data", str(data_dir), "--host", self.host, "--port", str(self.port)]
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def connect(self, timeout_s: float = 600.0) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
+
+    def log_tail(self, n: int = 20) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"the server exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                conn = self.connect(2.0)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"no 200 from /healthz in {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def token(self) -> str:
+        conn = self.connect(30.0)
+        body = json.dumps({"username": "admin", "password": self.password,
+                           "device_name": "bench"})
+        conn.request("POST", "/api/v1/auth/tokens", body=body,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        if resp.status not in (200, 201):
+            raise BenchError(f"POST /api/v1/auth/tokens: HTTP {resp.status}: {raw[:2000]!r}")
+        return str(json.loads(raw)["token"])
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM and wait; SIGKILL (and say so) if it does not stop in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                print(f"warning: the server ignored SIGTERM for {timeout_s:.0f} s; killed it",
+                      file=sys.stderr)
+        return self.proc.returncode

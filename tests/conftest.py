@@ -1,0 +1,139 @@
+"""Shared fixtures: a real selfdrive server on 127.0.0.1 with a temp data dir.
+
+`server` starts ``python -m selfdrive serve`` as a subprocess (once per test
+module), waits for /healthz, and offers helpers to create users through the
+real CLI and to get device tokens through the real API.  Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, data: Path, stdin: str | None = None, check: bool = True,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `selfdrive` CLI against a data dir."""
+    result = subprocess.run(
+        [sys.executable, "-m", "selfdrive", *args, "--data", str(data)],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"selfdrive {' '.join(args)} failed:\n{result.stderr}")
+    return result
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+    log: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log = self.data_dir.parent / f"server-{self.port}.log"
+        env = {**os.environ, "SELFDRIVE_ADMIN_PASSWORD": ADMIN_PASSWORD, **self.env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "selfdrive", "serve", "--data", str(self.data_dir),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=self.log.open("a"), stderr=subprocess.STDOUT, env=env, text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL, no chance to clean up."""
+        self.stop(signal.SIGKILL)
+
+    def token(self, username: str = "admin", password: str = ADMIN_PASSWORD,
+              device: str = "pytest") -> str:
+        r = httpx.post(self.base_url + "/api/v1/auth/tokens", json={
+            "username": username, "password": password, "device_name": device})
+        assert r.status_code == 201, r.text
+        return str(r.json()["token"])
+
+    def client(self, token: str | None = None, **kw: object) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url + "/api/v1", headers=headers,
+                            timeout=60, **kw)  # type: ignore[arg-type]
+
+    def add_user(self, name: str | None = None, *, quota: str | None = None,
+                 password: str = "user-password-1") -> tuple[str, str]:
+        """A new user made with the real CLI; returns (name, token)."""
+        name = name or "u" + secrets.token_hex(4)
+        args = ["user", "add", name, "--password-stdin"]
+        if quota:
+            args += ["--quota", quota]
+        cli(*args, data=self.data_dir, stdin=password + "\n")
+        return name, self.token(name, password)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(data_dir=tmp_path_factory.mktemp("srv") / "data")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_token(server: Server) -> str:
+    return server.token()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    """A client for a fresh user, so tests do not see each other's files."""
+    _, token = server.add_user()
+    with server.client(token) as client:
+        yield client
+
+
+def require_external() -> bool:
+    return os.environ.get("SELFDRIVE_REQUIRE_EXTERNAL") == "1"
