@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
 
-    user = sub.add_parser("user", help="manage users").add_subparsers(dest="user_cmd", required=True)
+    users = sub.add_parser("user", help="manage users")
+    user = users.add_subparsers(dest="user_cmd", required=True)
     add = user.add_parser("add", help="create a user")
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="make the user an administrator")

@@ -56,8 +56,6 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     default_quota_bytes: int = 10 * GB
     #: largest JSON request body
     max_json_bytes: int = 8 * 1024 * 1024
-    #: a block sent with PUT /blocks and not committed is kept this long
-    uploaded_block_ttl_s: int = 7 * 24 * 3600
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):

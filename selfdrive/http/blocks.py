@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import zstandard
 from starlette.responses import Response
 
@@ -23,7 +25,7 @@ from selfdrive.http.schemas import (
 _MAX_WIRE = MAX_SIZE + 64 * 1024
 
 
-def _block_id(call: Call[object, object]) -> bytes:
+def _block_id(call: Call[Any, Any]) -> bytes:
     raw = call.request.path_params["block_id"]
     if not is_hex_id(raw):
         raise BadRequest("a block id is 64 lowercase hex digits")
@@ -62,8 +64,11 @@ async def put_block(call: Call[None, None]) -> BlockOut:
 async def get_block(call: Call[None, None]) -> Response:
     block_id = _block_id(call)
     plain = await call.runtime.blocks.get(call.who, block_id)
-    headers = {"ETag": f'"{block_id.hex()}"', "Cache-Control": "private, max-age=31536000, immutable",
-               "Vary": "Accept-Encoding"}
+    headers = {
+        "ETag": f'"{block_id.hex()}"',
+        "Cache-Control": "private, max-age=31536000, immutable",  # an id names one content
+        "Vary": "Accept-Encoding",
+    }
     accepts = call.request.headers.get("accept-encoding", "")
     if "zstd" in [a.split(";")[0].strip() for a in accepts.split(",")]:
         packed = zstandard.ZstdCompressor(level=1).compress(plain)

@@ -21,7 +21,10 @@ from selfdrive.core.errors import InvalidRange
 from selfdrive.http.errors import error_response
 from selfdrive.services.files import FileService, Opened
 
-CSP = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"
+CSP = (
+    "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self';"
+    " style-src 'unsafe-inline'"
+)
 INLINE_PREFIXES = ("image/", "audio/", "video/")
 INLINE_TYPES = {"text/plain", "application/pdf"}
 NEVER_INLINE = {"image/svg+xml"}

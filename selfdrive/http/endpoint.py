@@ -47,9 +47,9 @@ class Endpoint:
     path: str
     handler: Handler
     summary: str
-    query: type | None = None
-    body: type | None = None
-    response: type | None = None
+    query: type[Any] | None = None
+    body: type[Any] | None = None
+    response: type[Any] | None = None
     status: int = 200
     public: bool = False
     #: extra OpenAPI facts for raw bodies and non-JSON responses
@@ -68,7 +68,8 @@ class Endpoint:
         who = ANONYMOUS if self.public else await authenticate(request, runtime)
         query = _decode_query(request, self.query) if self.query else None
         body = await _decode_body(request, self.body, runtime) if self.body else None
-        result = await self.handler(Call(request, runtime, who, query, body))
+        call: Call[Any, Any] = Call(request, runtime, who, query, body)
+        result: object = await self.handler(call)
         if isinstance(result, Response):
             return result
         if result is None:

@@ -57,7 +57,7 @@ HTTP_CODES = {
 def status_of(exc: e.SelfdriveError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

@@ -57,7 +57,9 @@ class MultipartReader:
 
         self._parser = MultipartParser(boundary, {
             "on_part_begin": lambda: events.append(("begin", b"")),
-            "on_part_data": lambda data, start, end: events.append(("data", bytes(data[start:end]))),
+            "on_part_data": lambda data, start, end: events.append(
+                ("data", bytes(data[start:end]))
+            ),
             "on_part_end": lambda: events.append(("end", b"")),
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,

@@ -23,7 +23,7 @@ def build(api: list[Endpoint], root: list[Endpoint], prefix: str) -> dict[str, A
     for _, e in rows:
         types += [t for t in (e.body, e.response) if t is not None]
     schemas, components = msgspec.json.schema_components(types, ref_template=_ref_template())
-    by_type = dict(zip(types, schemas))
+    by_type = dict(zip(types, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     error = {"content": {"application/json": {"schema": by_type[ErrorBody]}}}
     for base, e in rows:

@@ -128,7 +128,8 @@ class FileService:
 
     def read(self, opened: Opened, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """The bytes [start, end) of an opened revision, verified block by block."""
-        return self.content.read(opened.extents, start, opened.revision.size if end is None else end)
+        stop = opened.revision.size if end is None else end
+        return self.content.read(opened.extents, start, stop)
 
     # -- writing content -------------------------------------------------------------
 
@@ -293,7 +294,7 @@ class FileService:
             raise AlreadyExists("/ already exists")
         async with self.db.write() as conn:
             user = await self._user(conn, who)
-            nodes, matched = await tree.walk(conn, user.root_id, parts)
+            _, matched = await tree.walk(conn, user.root_id, parts)
             if matched == len(parts):
                 raise AlreadyExists(f"{_path(parts)} already exists", path=_path(parts))
             folder = await self._ensure_folders(conn, who, user, parts, self.clock.now_ms())
@@ -367,9 +368,9 @@ class FileService:
                     kind=node.kind, path=target, rev=rev, now=now, device_id=who.device_id,
                 )
             await uq.add_usage(conn, user.id, added)
-            node = await tree.node_by_id(conn, new_ids[""])
-        assert node is not None
-        return Entry(_path(dst_parts), node)
+            copied = await tree.node_by_id(conn, new_ids[""])
+        assert copied is not None
+        return Entry(_path(dst_parts), copied)
 
     async def delete(self, who: Principal, path: str) -> Entry:
         """Move a file or folder to the trash (it still counts toward the quota)."""

@@ -59,7 +59,7 @@ class LocalBlockStore:
     async def put(self, block_id: bytes, sealed: bytes | bytearray) -> None:
         await self._run(lambda: self._put_sync(block_id, sealed))
 
-    def _put_sync(self, block_id: bytes, sealed: bytes) -> None:
+    def _put_sync(self, block_id: bytes, sealed: bytes | bytearray) -> None:
         final = self.path_of(block_id)
         if final.exists():
             os.utime(final)

@@ -88,7 +88,7 @@ def test_is_hex_id_accepts_64_lowercase_hex_digits() -> None:
         " " + "0" * 63,
         "0" * 32 + " " + "0" * 31,
         "\u0660" * 64,  # ARABIC-INDIC DIGIT ZERO is a digit, but not hex
-        "０" * 64,  # FULLWIDTH DIGIT ZERO
+        "\uff10" * 64,  # FULLWIDTH DIGIT ZERO
     ],
 )
 def test_is_hex_id_refuses(text: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import Server
 
 
-def put(c: httpx.Client, path: str, data: bytes, **params: object) -> httpx.Response:
+def put(c: httpx.Client, path: str, data: bytes, **params: int) -> httpx.Response:
     return c.put("/files/content", params={"path": path, **params}, content=data)
 
 
@@ -134,7 +134,10 @@ def test_long_but_valid_name(api: httpx.Client) -> None:
 def test_ranges_and_etags(api: httpx.Client) -> None:
     data = os.urandom(5 * 1024 * 1024)
     etag = f'"{put(api, "/r.bin", data).json()["content_hash"]}"'
-    get = lambda **h: api.get("/files/content", params={"path": "/r.bin"}, headers=h)  # noqa: E731
+
+    def get(**headers: str) -> httpx.Response:
+        return api.get("/files/content", params={"path": "/r.bin"}, headers=headers)
+
     r = get(Range="bytes=100-199")
     assert r.status_code == 206 and r.content == data[100:200]
     assert r.headers["content-range"] == f"bytes 100-199/{len(data)}"
@@ -225,7 +228,7 @@ def test_listing_pages(api: httpx.Client) -> None:
     seen: list[str] = []
     after = None
     while True:
-        params: dict[str, object] = {"path": "/many", "limit": 10}
+        params: dict[str, str | int] = {"path": "/many", "limit": 10}
         if after:
             params["after"] = after
         page = api.get("/files/list", params=params).json()

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import os
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import anyio
 import pytest
@@ -220,6 +220,25 @@ async def test_a_put_fault_mid_stream_fails_the_ingest(after: int) -> None:
     assert await read_all(content, extents_of(ingested), 0, len(data)) == data
 
 
+async def test_a_put_fault_stops_reading_the_stream() -> None:
+    """The failed block is the answer: the rest of the body is not read (an
+    endless body would otherwise keep the ingest running forever)."""
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        rng = random.Random(15)
+        while True:
+            sent += 256 * 1024
+            yield rng.randbytes(256 * 1024)
+
+    store = FaultyBlockStore(MemoryBlockStore())
+    store.inject("put", after=2)
+    with anyio.fail_after(60), pytest.raises(StorageError):
+        await ContentStore(store, CODEC).ingest(endless())
+    assert sent < 256 * MiB
+
+
 # --- store_block -----------------------------------------------------------------------
 
 
@@ -322,6 +341,7 @@ async def test_stopping_a_read_early_leaves_no_task_behind() -> None:
     data, extents, content = await loaded(MemoryBlockStore())
     before = asyncio.all_tasks()
     reader = content.read(extents, 0, len(data))
+    assert isinstance(reader, AsyncGenerator)
     first = await reader.__anext__()
     assert first == data[: len(first)]
     await reader.aclose()

@@ -96,10 +96,12 @@ def test_every_table_is_strict(tmp_path: Path) -> None:
     assert tables
     for name, sql in tables:
         assert sql is not None and "STRICT" in sql.upper(), f"table {name} is not STRICT"
-    with sqlite3.connect(path) as conn:
-        with pytest.raises(sqlite3.IntegrityError):  # STRICT refuses a text where an int goes
-            conn.execute("INSERT INTO blocks (id, size, stored_size, created_at)"
-                         " VALUES (?, 'big', 1, 0)", (b"\x02" * 32,))
+    # STRICT refuses a text where an integer goes
+    with sqlite3.connect(path) as conn, pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO blocks (id, size, stored_size, created_at) VALUES (?, 'big', 1, 0)",
+            (b"\x02" * 32,),
+        )
     conn.close()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from selfdrive.store import keys as keys_module
-from selfdrive.store.keys import KEY_BYTES, KeyringError, create_key, cpu_has_aes, load_keyring
+from selfdrive.store.keys import KEY_BYTES, KeyringError, cpu_has_aes, create_key, load_keyring
 
 
 def mode(path: Path) -> int:

@@ -205,7 +205,10 @@ async def add_revision(
         offset += block_size
     await conn.executemany(
         "INSERT INTO revision_blocks (revision_id, seq, block_id, offset) VALUES (?, ?, ?, ?)",
-        [(revision_id, i, bid, off) for i, (bid, off) in enumerate(zip(block_ids, offsets))],
+        [
+            (revision_id, seq, bid, off)
+            for seq, (bid, off) in enumerate(zip(block_ids, offsets, strict=True))
+        ],
     )
     await conn.execute(
         "UPDATE nodes SET current_rev = ?, modified_at = ? WHERE id = ?", (rev, now, node_id)

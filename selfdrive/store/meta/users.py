@@ -12,8 +12,8 @@ _USER_COLS = "id, name, password_hash, is_admin, quota_bytes, used_bytes, root_i
 def _user(row: aiosqlite.Row | tuple[object, ...]) -> User:
     r = tuple(row)
     return User(
-        id=r[0], name=r[1], password_hash=r[2], is_admin=bool(r[3]), quota_bytes=r[4],  # type: ignore[arg-type]
-        used_bytes=r[5], root_id=r[6], created_at=r[7],  # type: ignore[arg-type]
+        id=r[0], name=r[1], password_hash=r[2], is_admin=bool(r[3]), quota_bytes=r[4],
+        used_bytes=r[5], root_id=r[6], created_at=r[7],
     )
 
 

@@ -1,0 +1,104 @@
+"""The `selfdrive` command: first start, users, errors."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Server, cli, free_port
+
+
+def test_first_start_creates_data_dir_key_and_prints_admin_password(tmp_path: Path) -> None:
+    data = tmp_path / "fresh" / "data"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SELFDRIVE_ADMIN_PASSWORD"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "selfdrive", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Created user 'admin' with password: ")
+        password = line.split(": ", 1)[1].strip()
+        assert len(password) >= 12
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/tokens", json={
+            "username": "admin", "password": password, "device_name": "cli-test"})
+        assert r.status_code == 201
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert password not in out, "the password is printed once only"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    keys = list((data / "keys").glob("key-*.json"))
+    assert len(keys) == 1 and stat.S_IMODE(keys[0].stat().st_mode) == 0o600
+    assert (data / "meta.db").exists()
+    # A second start finds the user and prints no password.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "selfdrive", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    time.sleep(2)
+    proc.terminate()
+    assert "Created user" not in proc.communicate(timeout=30)[0]
+
+
+def test_user_add_and_list_while_the_server_runs(server: Server) -> None:
+    cli("user", "add", "carol", "--quota", "2GB", "--password-stdin", data=server.data_dir,
+        stdin="carol-password\n")
+    cli("user", "add", "dave", "--admin", "--password-stdin", data=server.data_dir,
+        stdin="dave-password\n")
+    listing = cli("user", "list", data=server.data_dir).stdout
+    rows = {line.split()[0]: line.split() for line in listing.splitlines()[1:]}
+    assert rows["carol"][1] == "no" and rows["dave"][1] == "yes"
+    assert "2.0 GB" in " ".join(rows["carol"])
+    token = server.token("carol", "carol-password")
+    with server.client(token) as c:
+        assert c.get("/me").json()["quota_bytes"] == 2_000_000_000
+
+
+def test_user_add_errors(server: Server) -> None:
+    r = cli("user", "add", "admin", "--password-stdin", data=server.data_dir,
+            stdin="whatever-password\n", check=False)
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = cli("user", "add", "bad name!", "--password-stdin", data=server.data_dir,
+            stdin="whatever-password\n", check=False)
+    assert r.returncode == 1 and "username" in r.stderr
+    r = cli("user", "add", "shortpw", "--password-stdin", data=server.data_dir,
+            stdin="short\n", check=False)
+    assert r.returncode == 1 and "8 characters" in r.stderr
+    r = cli("user", "add", "badquota", "--quota", "lots", "--password-stdin",
+            data=server.data_dir, stdin="whatever-password\n", check=False)
+    assert r.returncode == 1 and "not a size" in r.stderr
+
+
+def test_config_file_and_flags(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "selfdrive.toml"
+    config.write_text(f'data_dir = "{tmp_path / "from-config"}"\n[server]\nport = {port}\n'
+                      '[limits]\ndefault_quota_bytes = "3GB"\n')
+    srv = Server(data_dir=tmp_path / "from-config", port=port)
+    srv.env = {"SELFDRIVE_CONFIG": str(config)}
+    srv.start()
+    try:
+        with srv.client(srv.token()) as c:
+            assert c.get("/me").json()["quota_bytes"] == 3_000_000_000
+    finally:
+        srv.stop()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nprot = 1\n")
+    r = cli("user", "list", "--config", str(bad), data=tmp_path / "x", check=False)
+    assert r.returncode == 1 and "prot" in r.stderr
