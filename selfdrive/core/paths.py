@@ -34,7 +34,7 @@ def split_path(raw: str) -> list[str]:
     if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
         raise InvalidPath(f"path is longer than {MAX_PATH_BYTES} bytes")
     body = path[1:]
-    if body.endswith("/"):
+    if body.endswith("/") and body != "/":
         body = body[:-1]
     if not body:
         return []
@@ -55,7 +55,7 @@ def check_name(name: str) -> str:
     if "/" in name:
         raise InvalidPath("a name may not contain '/'")
     for ch in name:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+        if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
             raise InvalidPath("a name may not contain NUL or control characters")
         if 0xD800 <= ord(ch) <= 0xDFFF:
             raise InvalidPath("a name may not contain lone surrogates")

@@ -151,9 +151,14 @@ class BlockCodec:
             raise CorruptBlock(f"{where} failed authentication", block=block_id.hex()) from None
         if compression == COMPRESSION_ZSTD:
             try:
-                plain = zstandard.ZstdDecompressor().decompress(body, max_output_size=MAX_BLOCK)
+                # A stream reader honours the limit even when the frame header
+                # claims a size (decompress() would trust and allocate it).
+                with zstandard.ZstdDecompressor().stream_reader(body) as reader:
+                    plain = reader.read(MAX_BLOCK + 1)
             except zstandard.ZstdError:
                 raise CorruptBlock(f"{where} does not decompress", block=block_id.hex()) from None
+            if len(plain) > MAX_BLOCK:
+                raise CorruptBlock(f"{where} is larger than a block may be", block=block_id.hex())
         elif compression == COMPRESSION_NONE:
             plain = body
         else:

@@ -11,6 +11,7 @@ open old blocks.  Keys are never rewritten in place.
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import secrets
 from dataclasses import dataclass
@@ -97,24 +98,39 @@ def load_keyring(folder: Path, passphrase: str | None) -> Keyring:
         files = sorted(folder.glob("key-*.json"))
     keys: dict[int, bytes] = {}
     for path in files:
-        record = msgspec.json.decode(path.read_bytes(), type=KeyFile)
+        try:
+            record = msgspec.json.decode(path.read_bytes(), type=KeyFile)
+        except (msgspec.DecodeError, OSError) as exc:
+            raise KeyringError(f"{path.name} is damaged: {exc}") from None
         if record.protection == "none":
-            keys[record.id] = base64.b64decode(record.key)
+            keys[record.id] = _decode_key(path, record.key)
         elif record.protection == "scrypt":
             if not passphrase:
                 raise KeyringError(f"{path.name} is protected: set SELFDRIVE_KEY_PASSPHRASE")
             kek = _kek(passphrase, base64.b64decode(record.salt), record.n, record.r, record.p)
             try:
                 keys[record.id] = AESGCM(kek).decrypt(
-                    base64.b64decode(record.nonce),
-                    base64.b64decode(record.wrapped),
+                    base64.b64decode(record.nonce, validate=True),
+                    base64.b64decode(record.wrapped, validate=True),
                     b"selfdrive-key-%d" % record.id,
                 )
             except InvalidTag:
                 raise KeyringError(f"wrong passphrase for {path.name}") from None
+            except (ValueError, binascii.Error):
+                raise KeyringError(f"{path.name} is damaged") from None
         else:
             raise KeyringError(f"{path.name}: unknown protection {record.protection!r}")
     return Keyring(keys=keys, current_id=max(keys))
+
+
+def _decode_key(path: Path, text: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise KeyringError(f"{path.name} is damaged: the key is not base64") from None
+    if len(key) != KEY_BYTES:
+        raise KeyringError(f"{path.name} is damaged: the key is {len(key)} bytes, not 32")
+    return key
 
 
 def cpu_has_aes() -> bool:

@@ -51,8 +51,6 @@ class LocalBlockStore:
     async def _run(self, fn: Callable[[], T]) -> T:
         try:
             return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
-        except FileNotFoundError:
-            raise
         except OSError as exc:
             raise StorageError(f"block store I/O failed: {exc.strerror or exc}") from exc
 
@@ -94,10 +92,17 @@ class LocalBlockStore:
 
     async def get(self, block_id: bytes) -> bytes:
         path = self.path_of(block_id)
-        try:
-            return await self._run(path.read_bytes)
-        except FileNotFoundError:
-            raise BlockNotFound(f"block {block_id.hex()} is not stored") from None
+
+        def read() -> bytes | None:
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                return None
+
+        data = await self._run(read)
+        if data is None:
+            raise BlockNotFound(f"block {block_id.hex()} is not stored")
+        return data
 
     async def exists(self, block_id: bytes) -> bool:
         return await self._run(self.path_of(block_id).is_file)
@@ -124,16 +129,21 @@ class LocalBlockStore:
         await self._run(unlink)
 
     async def scan(self) -> AsyncIterator[StoredBlock]:
-        for top in sorted(await self._run(lambda: list(self.root.iterdir()))):
-            if len(top.name) != 2 or not top.is_dir():
-                continue
-            for shard in sorted(await self._run(lambda t=top: list(t.iterdir()))):  # type: ignore[misc]
-                entries = await self._run(lambda s=shard: _list_blocks(s))  # type: ignore[misc]
-                for entry in entries:
+        for top in await self._run(lambda: _shard_dirs(self.root)):
+            for shard in await self._run(lambda t=top: _shard_dirs(t)):  # type: ignore[misc]
+                for entry in await self._run(lambda s=shard: _list_blocks(s)):  # type: ignore[misc]
                     yield entry
 
     async def close(self) -> None:
         return None
+
+
+def _shard_dirs(folder: Path) -> list[Path]:
+    """The two-hex-digit sub-folders of a folder; stray files are ignored."""
+    return sorted(
+        p for p in folder.iterdir()
+        if len(p.name) == 2 and all(c in "0123456789abcdef" for c in p.name) and p.is_dir()
+    )
 
 
 def _list_blocks(shard: Path) -> list[StoredBlock]:

@@ -81,7 +81,8 @@ def test_split_path_segments() -> None:
 def test_normalize_is_idempotent_and_ignores_a_trailing_slash(path: str) -> None:
     once = normalize_path(path)
     assert normalize_path(once) == once
-    assert normalize_path(once + "/") == once
+    if once != "/":  # "//" is an empty segment, refused (test_double_slash_alone...)
+        assert normalize_path(once + "/") == once
     assert once == path  # the strategy only builds canonical paths
 
 
@@ -121,11 +122,6 @@ def test_empty_segments_are_refused(raw: str) -> None:
         normalize_path(raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG paths.py split_path: '//' loses one '/' as a 'trailing slash' and becomes the "
-    "root, while '///' and '/a//' are refused as empty segments",
-)
 def test_double_slash_alone_is_refused() -> None:
     with pytest.raises(InvalidPath):
         normalize_path("//")
@@ -138,11 +134,6 @@ def test_nul_and_c0_control_characters_are_refused(ch: str, template: str) -> No
         normalize_path(template.format(ch))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG paths.py check_name: only C0 (< 0x20) and DEL are refused; the C1 control "
-    "characters U+0080..U+009F (Unicode category Cc, e.g. U+0085 NEXT LINE) are accepted",
-)
 @pytest.mark.parametrize("ch", ["\x80", "\x85", "\x9b", "\x9f"])
 def test_c1_control_characters_are_refused(ch: str) -> None:
     with pytest.raises(InvalidPath):

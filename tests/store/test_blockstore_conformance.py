@@ -269,12 +269,6 @@ async def test_local_put_fails_when_a_file_sits_where_the_top_dir_should_be(
     assert all_files(tmp_path) == [top]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG local.py LocalBlockStore.scan: second-level entries are not checked to be "
-    "directories, so a stray file at <root>/ab/<name> makes _list_blocks' os.scandir raise "
-    "NotADirectoryError, which scan turns into StorageError (the top level is checked)",
-)
 async def test_local_scan_skips_a_file_at_shard_level(tmp_path: Path) -> None:
     store = LocalBlockStore(tmp_path)
     bid, sealed = sample(13)
@@ -306,12 +300,6 @@ async def test_local_put_whose_write_fails_leaves_nothing(
     assert await store.get(bid) == sealed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG local.py LocalBlockStore._run re-raises FileNotFoundError raw: when the root "
-    "folder is gone (disk unmounted, folder removed) put raises FileNotFoundError instead of "
-    "StorageError, against errors.py's rule that foreign exceptions are never passed up raw",
-)
 async def test_local_put_into_a_vanished_root_is_a_storage_error(tmp_path: Path) -> None:
     store = LocalBlockStore(tmp_path / "blocks")
     (tmp_path / "blocks").rmdir()

@@ -266,12 +266,6 @@ def test_block_decompressing_past_max_block_without_size_is_corrupt() -> None:
         codec().open_block(bid, seal_by_hand(packed, bid, compression=COMPRESSION_ZSTD))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG codec.py open_block: zstandard ignores max_output_size when the frame header "
-    "carries the content size, so a block decompresses past MAX_BLOCK (any size the frame "
-    "claims) instead of raising CorruptBlock",
-)
 def test_block_decompressing_past_max_block_with_size_is_corrupt() -> None:
     plain = bytes(MAX_BLOCK + 1)
     packed = zstandard.ZstdCompressor(write_content_size=True).compress(plain)

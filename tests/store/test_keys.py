@@ -108,12 +108,6 @@ def test_unknown_protection_is_refused(tmp_path: Path) -> None:
         load_keyring(tmp_path, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG keys.py load_keyring: a damaged key file raises msgspec.DecodeError (not "
-    "JSON, truncated) or loads a key that is not 32 bytes (bad base64 is silently dropped, "
-    "no length check) instead of raising KeyringError, whose docstring names 'damaged file'",
-)
 @pytest.mark.parametrize(
     "content",
     [
