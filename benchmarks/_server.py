@@ -1,21 +1,26 @@
-"""Helpers for the benchmarks: run a real `selfdrive serve` and watch its CPU and memory."""
+"""Helpers for the benchmarks: run a real `selfdrive serve`, watch its CPU and memory, and
+stream a request body from a file."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import platform
 import secrets
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 MB = 1_000_000
+IO = 1 << 20  # every read and write of a transfer or copy
 
 
 class BenchError(Exception):
@@ -51,6 +56,41 @@ def disk_usage(folder: Path) -> tuple[int, int]:
             st = os.lstat(os.path.join(root, name))
             used, apparent = used + st.st_blocks * 512, apparent + st.st_size
     return used, apparent
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines()
+                  if ln.startswith("model name")), "unknown")
+    return (f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n"
+            f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}\n"
+            f"- python {platform.python_version()}, kernel {platform.release()}")
+
+
+def send_body(sock: socket.socket, src: Path) -> bool:
+    """Send *src* in 1 MiB reads; False if the server answered (or closed) before the end.
+
+    The server may refuse an upload early and then stop reading: a plain sendall() would
+    wait for ever, so the socket is non-blocking and watched for a reply while sending.
+    """
+    buf = bytearray(IO)
+    view = memoryview(buf)
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        with open(src, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                sent = 0
+                while sent < n:
+                    readable, writable, _ = select.select([sock], [sock], [], timeout)
+                    if readable:
+                        return False
+                    if not writable:
+                        raise TimeoutError(f"the server took no data for {timeout} s")
+                    sent += sock.send(view[sent:n])
+    finally:
+        sock.settimeout(timeout)
+    return True
 
 
 class RssSampler:

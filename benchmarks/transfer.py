@@ -16,7 +16,6 @@ import hashlib
 import http.client
 import itertools
 import os
-import platform
 import random
 import shutil
 import sys
@@ -24,18 +23,26 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
 from selfdrive.config import parse_size
 
-from _server import MB, BenchError, RssSampler, Server, cpu_seconds, disk_usage, status_mb
+from _server import (
+    IO,
+    MB,
+    BenchError,
+    RssSampler,
+    Server,
+    cpu_seconds,
+    disk_usage,
+    machine,
+    send_body,
+    status_mb,
+)
 
-MiB = 1 << 20
-IO = MiB  # every read and write of the benchmark
-PIECE = 16 * MiB  # generation
+PIECE = 16 << 20  # generation; every read and write of a transfer is IO = 1 MiB
 SEED = 20240601
 LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
 LETTER_FREQ = [12.0, 9, 8, 8, 7, 7, 6, 6, 6, 4, 4, 3, 3, 2.4, 2.2, 2, 2, 2, 1.9, 1.5, 1, 0.8, 0.2,
@@ -103,7 +110,7 @@ def copy_file(src: Path, dst: Path) -> None:
 
 
 def upload(server: Server, token: str, src: Path, remote: str) -> None:
-    """One PUT, the body sent straight from the file in 1 MiB reads."""
+    """One PUT, the body streamed from the file, never held in memory."""
     conn = server.connect()
     conn.putrequest("PUT", "/api/v1/files/content?path=" + quote(remote))
     conn.putheader("Authorization", f"Bearer {token}")
@@ -111,19 +118,16 @@ def upload(server: Server, token: str, src: Path, remote: str) -> None:
     conn.putheader("Content-Length", str(src.stat().st_size))
     conn.endheaders()
     assert conn.sock is not None
-    buf = bytearray(IO)
-    view = memoryview(buf)
     try:
-        with open(src, "rb", buffering=0) as f:
-            while n := f.readinto(buf):
-                conn.sock.sendall(view[:n])
-    except (BrokenPipeError, ConnectionResetError) as exc:  # the server may answer early
-        print(f"note: the server stopped reading the upload ({exc})", file=sys.stderr)
+        complete = send_body(conn.sock, src)
+    except (BrokenPipeError, ConnectionResetError):
+        complete = False
     resp = conn.getresponse()
     body = resp.read()
     conn.close()
-    if resp.status not in (200, 201):
-        raise BenchError(f"PUT {remote}: HTTP {resp.status}: {body[:2000]!r}")
+    if resp.status not in (200, 201) or not complete:
+        early = "" if complete else " (before the body was all sent)"
+        raise BenchError(f"PUT {remote}: HTTP {resp.status}{early}: {body[:2000]!r}")
 
 
 def download(server: Server, token: str, remote: str, size: int, sha256: str) -> None:
@@ -160,15 +164,6 @@ def timed(label: str, size: int, fn: Callable[[], None], pid: int | None = None)
         wall = time.perf_counter() - t0
     return Row(label, size / MB / wall, cpu_seconds(pid) - cpu0, rss.peak,
                rss.peak - rss.before, time.process_time() - mine0)
-
-
-def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines()
-                  if ln.startswith("model name")), "unknown")
-    return (f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n"
-            f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}\n"
-            f"- python {platform.python_version()}, kernel {platform.release()}")
 
 
 def table(rows: list[Row], ceilings: dict[str, float]) -> str:

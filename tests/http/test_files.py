@@ -264,3 +264,48 @@ def test_users_cannot_see_each_other(server: Server) -> None:
         put(ca, "/secret.txt", b"alice's secret")
         assert cb.get("/files/content", params={"path": "/secret.txt"}).status_code == 404
         assert cb.get("/files/list", params={"path": "/"}).json()["entries"] == []
+
+
+def _block_files(server: Server) -> set[str]:
+    return {p.name for p in (server.data_dir / "blocks").rglob("*") if p.is_file()}
+
+
+def test_same_content_twice_or_copied_stores_no_new_block(server: Server) -> None:
+    _, token = server.add_user()
+    data = os.urandom(3_000_000)
+    with server.client(token) as c:
+        put(c, "/one.bin", data)
+        before = _block_files(server)
+        put(c, "/two.bin", data)
+        put(c, "/one.bin", data)  # a new revision, same content
+        c.post("/files/copy", json={"from_path": "/one.bin", "to_path": "/three.bin"})
+        assert _block_files(server) == before
+        assert len(c.get("/files/list_revisions", params={"path": "/one.bin"}).json()[
+            "revisions"]) == 2
+
+
+def test_every_change_is_journaled_in_its_transaction(server: Server) -> None:
+    import sqlite3
+
+    name, token = server.add_user()
+    with server.client(token) as c:
+        put(c, "/j/a.txt", b"1")
+        put(c, "/j/a.txt", b"2")
+        c.post("/files/move", json={"from_path": "/j/a.txt", "to_path": "/j/b.txt"})
+        c.post("/files/copy", json={"from_path": "/j/b.txt", "to_path": "/k/c.txt"})
+        c.post("/files/delete", json={"path": "/j"})
+        put(c, "/refused.txt", b"x", base_rev=5)  # a 409 journals nothing
+    db = sqlite3.connect(f"file:{server.data_dir / 'meta.db'}?mode=ro", uri=True)
+    rows = db.execute(
+        "SELECT c.op, c.path, c.old_path, c.rev FROM changes c JOIN users u ON u.id = c.user_id"
+        " WHERE u.name = ? ORDER BY c.seq", (name,)).fetchall()
+    db.close()
+    assert rows == [
+        ("mkdir", "/j", None, None),
+        ("add", "/j/a.txt", None, 1),
+        ("modify", "/j/a.txt", None, 2),
+        ("move", "/j/b.txt", "/j/a.txt", 2),
+        ("mkdir", "/k", None, None),
+        ("add", "/k/c.txt", None, 1),
+        ("delete", "/j", None, None),
+    ]
