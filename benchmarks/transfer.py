@@ -27,8 +27,6 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
-from selfdrive.config import parse_size
-
 from _server import (
     IO,
     MB,
@@ -41,6 +39,8 @@ from _server import (
     send_body,
     status_mb,
 )
+
+from selfdrive.config import parse_size
 
 PIECE = 16 << 20  # generation; every read and write of a transfer is IO = 1 MiB
 SEED = 20240601

@@ -15,9 +15,15 @@ make it wait on a full socket or make the rest of its body a "request".
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from selfdrive.http.errors import error_body
+
+
+#: how long to keep discarding a refused body while the connection closes
+DRAIN_TIMEOUT_S = 10.0
 
 
 class FramingGuard:
@@ -45,6 +51,8 @@ class FramingGuard:
 
     async def _watch_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         body_done = False
+        closing = False
+        drain: asyncio.Task[None] | None = None
 
         async def watched_receive() -> Message:
             nonlocal body_done
@@ -53,14 +61,35 @@ class FramingGuard:
                 body_done = True
             return message
 
+        async def drain_body() -> None:
+            while not body_done:
+                await watched_receive()
+
         async def closing_send(message: Message) -> None:
+            nonlocal closing, drain
             if message["type"] == "http.response.start" and not body_done:
+                closing = True
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() != b"connection"]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            if (closing and drain is None and message["type"] == "http.response.body"
+                    and not message.get("more_body", False)):
+                # Hypercorn hands body pieces to the app through a small queue
+                # and, once the response ends, puts a disconnect event on that
+                # same queue before it closes the connection.  Nobody reads
+                # the queue any more, so keep reading it (discarding) until
+                # the server closes; otherwise the close waits for ever.
+                drain = asyncio.ensure_future(drain_body())
             await send(message)
 
-        await self.app(scope, watched_receive, closing_send)
+        try:
+            await self.app(scope, watched_receive, closing_send)
+        finally:
+            if drain is not None:
+                try:
+                    await asyncio.wait_for(drain, DRAIN_TIMEOUT_S)
+                except (TimeoutError, asyncio.CancelledError, OSError):
+                    pass
 
 
 async def _refuse(send: Send, message: str) -> None:

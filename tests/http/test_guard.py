@@ -60,3 +60,34 @@ def test_conflicting_content_lengths_are_refused(server: Server, admin_token: st
     assert out.startswith(b"HTTP/1.1 400")
     with server.client(admin_token) as c:
         assert c.get("/files/metadata", params={"path": "/d.txt"}).status_code == 404
+
+
+def test_refused_upload_closes_the_connection(server: Server) -> None:
+    """A 507 before the body is read must not leave the client writing into a void."""
+    _, token = server.add_user(quota="1000B")
+    size = 200 * 1024 * 1024
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
+        s.sendall(
+            b"PUT /api/v1/files/content?path=/big.bin HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Length: " + str(size).encode() + b"\r\n\r\n"
+        )
+        piece = b"\0" * 65536
+        sent = 0
+        try:
+            while sent < size:
+                s.sendall(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except TimeoutError:
+            raise AssertionError(f"the server stopped reading after {sent} bytes "
+                                 "without closing the connection") from None
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    assert answer.startswith(b"HTTP/1.1 507"), answer[:200]
+    assert b"quota_exceeded" in answer
