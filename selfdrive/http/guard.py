@@ -16,11 +16,11 @@ make it wait on a full socket or make the rest of its body a "request".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from selfdrive.http.errors import error_body
-
 
 #: how long to keep discarding a refused body while the connection closes
 DRAIN_TIMEOUT_S = 10.0
@@ -86,10 +86,8 @@ class FramingGuard:
             await self.app(scope, watched_receive, closing_send)
         finally:
             if drain is not None:
-                try:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, OSError):
                     await asyncio.wait_for(drain, DRAIN_TIMEOUT_S)
-                except (TimeoutError, asyncio.CancelledError, OSError):
-                    pass
 
 
 async def _refuse(send: Send, message: str) -> None:
