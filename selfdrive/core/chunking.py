@@ -32,56 +32,61 @@ _CDC = FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE, normalized_chunki
 class StreamChunker:
     """Push-style chunker: `feed` bytes, then `finish`; both return new chunks.
 
-    A chunk whose end is the end of the current buffer may only look finished
+    A chunk whose end is the end of the current input may only look finished
     because the input stopped there, so it is held back until more input (or
     `finish`) shows where it really ends.  Everything before it is final.
+
+    Chunks are read-only memoryviews into one joined buffer per cut pass, so
+    each input byte is copied about once; a chunk keeps its pass's buffer
+    (about FEED_BYTES) alive.  The chunker keeps references to the buffers it
+    is fed: do not change a buffer after feeding it.
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._pieces: list[bytes | memoryview] = []
+        self._pending = 0
 
     @property
     def pending(self) -> int:
-        return len(self._buf)
+        return self._pending
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
-        self._buf += data
-        if len(self._buf) < FEED_BYTES:
+    def feed(self, data: bytes | memoryview) -> list[memoryview]:
+        if data:
+            self._pieces.append(data)
+            self._pending += len(data)
+        if self._pending < FEED_BYTES:
             return []
         return self._cut(final=False)
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> list[memoryview]:
         return self._cut(final=True)
 
-    def _cut(self, *, final: bool) -> list[bytes]:
-        if not self._buf:
+    def _cut(self, *, final: bool) -> list[memoryview]:
+        if not self._pending:
             return []
-        out, consumed = _cut_points(self._buf, final=final)
-        # _cut_points has returned, so no view of the buffer is left alive.
-        del self._buf[:consumed]
+        joined = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
+        view = memoryview(joined).toreadonly()
+        out: list[memoryview] = []
+        consumed = 0
+        for chunk in _CDC.cut_buf(view):
+            end = chunk.offset + chunk.length
+            if end == len(view) and not final:
+                break
+            out.append(view[chunk.offset : end])
+            consumed = end
+        rest = view[consumed:]
+        self._pieces = [rest] if len(rest) else []
+        self._pending = len(rest)
         return out
 
 
-def _cut_points(buf: bytearray, *, final: bool) -> tuple[list[bytes], int]:
-    view = memoryview(buf)
-    out: list[bytes] = []
-    consumed = 0
-    for chunk in _CDC.cut_buf(view):
-        end = chunk.offset + chunk.length
-        if end == len(buf) and not final:
-            break
-        out.append(bytes(view[chunk.offset : end]))
-        consumed = end
-    return out, consumed
-
-
 def chunk_bytes(data: bytes | bytearray | memoryview) -> list[bytes]:
-    """All chunks of an in-memory buffer (tests, small files)."""
+    """All chunks of an in-memory buffer, as bytes (tests, small files)."""
     c = StreamChunker()
-    return c.feed(data) + c.finish()
+    return [bytes(v) for v in c.feed(bytes(data)) + c.finish()]
 
 
-def chunk_stream(pieces: Iterable[bytes]) -> Iterator[bytes]:
+def chunk_stream(pieces: Iterable[bytes]) -> Iterator[memoryview]:
     """Chunks of a synchronous stream of pieces (the sync client reads files this way)."""
     c = StreamChunker()
     for piece in pieces:

@@ -97,11 +97,11 @@ class BlockCodec:
             self._aeads[(cipher, key_id)] = aead
         return aead
 
-    def seal(self, plain: bytes, block_id: bytes | None = None) -> Sealed:
+    def seal(self, plain: bytes | memoryview, block_id: bytes | None = None) -> Sealed:
         """Compress (where it pays) and encrypt one plaintext block."""
         if block_id is None:
             block_id = hash_block(plain)
-        body: bytes = plain
+        body: bytes | memoryview = plain
         compression = COMPRESSION_NONE
         if plain and self._worth_compressing(plain):
             packed = zstandard.ZstdCompressor(level=self._level).compress(plain)
@@ -120,7 +120,7 @@ class BlockCodec:
         return Sealed(id=block_id, size=len(plain), data=out)
 
     @staticmethod
-    def _worth_compressing(plain: bytes) -> bool:
+    def _worth_compressing(plain: bytes | memoryview) -> bool:
         """Try a sample first: random or already-compressed data (photos, video,
         archives) is most of what people store, and a full zstd pass over it
         costs as much as the encryption for nothing."""

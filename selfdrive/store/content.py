@@ -35,8 +35,8 @@ from selfdrive.store.codec import BlockCodec
 INFLIGHT_BLOCKS = 8
 #: gather this much input before handing it to the chunker's worker thread
 BATCH_BYTES = 1024 * 1024
-#: network reads queued between the receiver and the chunker (64 KiB each, typically)
-QUEUE_PIECES = 128
+#: bytes of network reads queued between the receiver and the chunker
+QUEUE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,22 @@ class ContentStore:
         # a stalled chunker would stall the network.
         self._cut_limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
 
-    async def store_block(self, plain: bytes, expected_id: bytes | None = None) -> BlockRef:
-        """Make one plaintext block durable; dedup if it is already stored."""
+    async def store_block(
+        self, plain: bytes | memoryview, expected_id: bytes | None = None
+    ) -> BlockRef:
+        """Make one plaintext block durable; dedup if it is already stored.
+
+        With *expected_id*, the block is refused (HashMismatch) unless its
+        content hashes to it.
+        """
         block_id = await anyio.to_thread.run_sync(hash_block, plain, limiter=self._cpu)
         if expected_id is not None and block_id != expected_id:
             raise HashMismatch(
                 f"the block's content hashes to {block_id.hex()}, not {expected_id.hex()}"
             )
+        return await self._store_hashed(plain, block_id)
+
+    async def _store_hashed(self, plain: bytes | memoryview, block_id: bytes) -> BlockRef:
         stored = await self.blocks.touch(block_id)
         if stored is not None:
             return BlockRef(block_id, len(plain), stored, new=False)
@@ -155,7 +164,10 @@ class _Ingest:
         self.max_bytes = max_bytes
         self.expected_bytes = expected_bytes
         self.too_large = too_large
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_PIECES)
+        # Bounded by bytes, not items: a read may be 1 KiB or 1 MiB.
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queued = 0
+        self.room = asyncio.Event()
         self.chunker = StreamChunker()
         self.total = 0
         self.stores: list[asyncio.Task[BlockRef]] = []
@@ -185,13 +197,17 @@ class _Ingest:
             self.total += len(piece)
             if self.max_bytes is not None and self.total > self.max_bytes:
                 raise self.too_large(f"the content is larger than {self.max_bytes} bytes")
-            await self.queue.put(piece)
+            while self.queued >= QUEUE_BYTES:
+                self.room.clear()
+                await self.room.wait()
+            self.queued += len(piece)
+            self.queue.put_nowait(piece)
         if self.expected_bytes is not None and self.total != self.expected_bytes:
             raise IncompleteBody(
                 f"the body ended after {self.total} of {self.expected_bytes} bytes;"
                 " nothing was stored"
             )
-        await self.queue.put(None)
+        self.queue.put_nowait(None)
 
     async def _cut(self) -> None:
         final = False
@@ -203,25 +219,33 @@ class _Ingest:
                 if piece is None:
                     final = True
                     break
+                self.queued -= len(piece)
+                self.room.set()
                 batch.append(piece)
                 size += len(piece)
 
-            def work(batch: list[bytes] = batch, final: bool = final) -> list[bytes]:
-                out: list[bytes] = []
+            def work(
+                batch: list[bytes] = batch, final: bool = final
+            ) -> list[tuple[memoryview, bytes]]:
+                out: list[memoryview] = []
                 for piece in batch:
                     out += self.chunker.feed(piece)
-                return out + self.chunker.finish() if final else out
+                if final:
+                    out += self.chunker.finish()
+                # Hashing here, in the thread that already holds the chunks,
+                # saves one thread hand-off per block.
+                return [(chunk, hash_block(chunk)) for chunk in out]
 
             chunks = await anyio.to_thread.run_sync(work, limiter=self.content._cut_limiter)
-            for chunk in chunks:
+            for chunk, block_id in chunks:
                 await self.slots.acquire()
                 if self.failure is not None:  # a block write failed: that error is the answer
                     raise self.failure
-                self.stores.append(asyncio.ensure_future(self._store(chunk)))
+                self.stores.append(asyncio.ensure_future(self._store(chunk, block_id)))
 
-    async def _store(self, chunk: bytes) -> BlockRef:
+    async def _store(self, chunk: memoryview, block_id: bytes) -> BlockRef:
         try:
-            return await self.content.store_block(chunk)
+            return await self.content._store_hashed(chunk, block_id)
         except BaseException as exc:
             self.failure = self.failure or exc
             raise

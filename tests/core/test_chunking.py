@@ -141,7 +141,7 @@ def test_streaming_a_20_mib_buffer_feeds_and_finishes_consistently(
 ) -> None:
     data = make_data("random", seed, 20 * MiB)
     chunker = StreamChunker()
-    out: list[bytes] = []
+    out: list[memoryview] = []
     fed = 0
     for piece in split_at(data, points):
         new = chunker.feed(piece)
