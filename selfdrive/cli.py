@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     _common(add)
     ls = user.add_parser("list", help="list users")
     _common(ls)
+
+    gc = sub.add_parser("gc", help="expire the trash, thin revisions, free unreferenced blocks")
+    _common(gc)
     return top
 
 
@@ -107,6 +110,17 @@ async def _user_list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _gc(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    runtime = await open_runtime(config, secrets_)
+    try:
+        report = await runtime.maintenance.run_once()
+    finally:
+        await runtime.close()
+    print(f"selfdrive gc: {report.summary()}")
+    return 0
+
+
 def _human(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -118,7 +132,7 @@ def _human(n: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"serve": _serve}
+    commands = {"serve": _serve, "gc": _gc}
     if args.command == "user":
         run = _user_add if args.user_cmd == "add" else _user_list
     else:

@@ -58,12 +58,38 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_json_bytes: int = 8 * 1024 * 1024
 
 
+class MaintenanceConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: how often the background task expires the trash, thins revisions and collects garbage
+    interval_s: float = 3600.0
+    #: a block is deleted only after staying unreferenced (and untouched) this long
+    gc_grace_s: int = 3600
+    #: trash entries older than this are purged
+    trash_retention_s: int = 30 * 24 * 3600
+    #: an upload that never finished releases its blocks after this long
+    upload_expiry_s: int = 24 * 3600
+    #: a block sent with PUT /blocks and never committed is kept this long
+    uploaded_block_ttl_s: int = 7 * 24 * 3600
+
+
+class RetentionConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: keep every revision younger than this
+    keep_all_s: int = 24 * 3600
+    #: then the newest revision of each hour, up to this age
+    hourly_s: int = 7 * 24 * 3600
+    #: then the newest of each day, up to this age; older: the newest of each week
+    daily_s: int = 30 * 24 * 3600
+    #: and at most this many revisions per file (pinned ones not counted)
+    max_revisions: int = 100
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     #: where the database, blocks and keys live
     data_dir: str = ""
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    maintenance: MaintenanceConfig = msgspec.field(default_factory=MaintenanceConfig)
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
 
     @property
     def data_path(self) -> Path:

@@ -20,9 +20,16 @@ from selfdrive.http.schemas import (
     ListQuery,
     PathBody,
     PathQuery,
+    PinRequest,
+    RestoreRequest,
     RevisionList,
     RevisionOut,
     RevisionsQuery,
+    TrashEntryOut,
+    TrashList,
+    TrashPurged,
+    TrashPurgeRequest,
+    TrashRestoreRequest,
     UploadQuery,
     UploadResult,
     UploadTypeQuery,
@@ -131,3 +138,29 @@ async def post_copy(call: Call[None, FromTo]) -> EntryOut:
 
 async def post_delete(call: Call[None, PathBody]) -> EntryOut:
     return EntryOut.of(await call.runtime.files.delete(call.who, call.body.path))
+
+
+async def post_restore(call: Call[None, RestoreRequest]) -> EntryOut:
+    return EntryOut.of(await call.runtime.files.restore_revision(
+        call.who, call.body.path, call.body.rev))
+
+
+async def post_pin(call: Call[None, PinRequest]) -> RevisionOut:
+    b = call.body
+    return RevisionOut.of(await call.runtime.files.pin_revision(call.who, b.path, b.rev, b.pinned))
+
+
+async def get_trash(call: Call[None, None]) -> TrashList:
+    return TrashList(entries=[TrashEntryOut.of(e) for e in await call.runtime.trash.list(call.who)])
+
+
+async def post_trash_restore(call: Call[None, TrashRestoreRequest]) -> EntryOut:
+    return EntryOut.of(await call.runtime.trash.restore(call.who, call.body.id))
+
+
+async def post_trash_purge(call: Call[None, TrashPurgeRequest]) -> TrashPurged:
+    b = call.body
+    if b.all == (b.ids is not None):
+        raise BadRequest("give either ids (the entries to purge) or all: true")
+    files, size = await call.runtime.trash.purge(call.who, None if b.all else b.ids)
+    return TrashPurged(files=files, bytes=size)

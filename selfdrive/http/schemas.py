@@ -14,6 +14,7 @@ from msgspec import Meta, Struct
 
 from selfdrive.services.files import Entry
 from selfdrive.store.meta.records import Device, Revision
+from selfdrive.store.meta.trash import TrashEntry
 
 Hex256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="a 256-bit hash, hex")]
 Millis = Annotated[int, Meta(description="milliseconds since the Unix epoch, UTC")]
@@ -116,11 +117,12 @@ class RevisionOut(Struct):
     author: str | None
     device: str | None
     pinned: bool
+    broken: bool = False
 
     @classmethod
     def of(cls, r: Revision) -> RevisionOut:
         return cls(r.rev, r.size, r.content_hash.hex(), r.created_at, r.mtime, r.author,
-                   r.device_name, r.pinned)
+                   r.device_name, r.pinned, r.broken)
 
 
 class RevisionList(Struct):
@@ -167,6 +169,51 @@ class CommitRequest(Struct, forbid_unknown_fields=True):
     size: Annotated[int, Meta(ge=0)]
     base_rev: Annotated[int, Meta(ge=0)] | None = None
     mtime: Millis | None = None
+
+
+class RestoreRequest(Struct, forbid_unknown_fields=True):
+    path: str
+    rev: Annotated[int, Meta(ge=1)]
+
+
+class PinRequest(Struct, forbid_unknown_fields=True):
+    path: str
+    rev: Annotated[int, Meta(ge=1)]
+    pinned: bool = True
+
+
+class TrashEntryOut(Struct):
+    id: int
+    path: str
+    name: str
+    kind: Literal["file", "folder"]
+    deleted_at: Millis
+    deleted_by: str | None
+    size: int
+
+    @classmethod
+    def of(cls, e: TrashEntry) -> TrashEntryOut:
+        return cls(e.id, e.path, e.name, e.kind, e.deleted_at, e.deleted_by,  # type: ignore[arg-type]
+                   e.size)
+
+
+class TrashList(Struct):
+    entries: list[TrashEntryOut]
+
+
+class TrashRestoreRequest(Struct, forbid_unknown_fields=True):
+    id: int
+
+
+class TrashPurgeRequest(Struct, forbid_unknown_fields=True):
+    #: the entries to delete for good; omit and set all=true to empty the trash
+    ids: list[int] | None = None
+    all: bool = False
+
+
+class TrashPurged(Struct):
+    files: int
+    bytes: int
 
 
 class Health(Struct):

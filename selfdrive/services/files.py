@@ -13,6 +13,7 @@ again inside the commit transaction, which is the one that counts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,8 @@ from selfdrive.core.errors import (
 )
 from selfdrive.services.auth import Principal
 from selfdrive.store.content import BlockRef, ContentStore, Extent
+from selfdrive.store.meta import gc as gcq
+from selfdrive.store.meta import trash as trashq
 from selfdrive.store.meta import tree
 from selfdrive.store.meta import users as uq
 from selfdrive.store.meta.db import Database
@@ -63,6 +66,8 @@ class Opened:
 @dataclass(frozen=True)
 class Limits:
     max_file_bytes: int
+    #: an unfinished upload's pins are dropped this long after it started
+    upload_expiry_ms: int = 24 * 3600 * 1000
 
 
 class FileService:
@@ -156,13 +161,37 @@ class FileService:
         too_large: type[Exception] = (
             QuotaExceeded if room < self.limits.max_file_bytes else PayloadTooLarge
         )
-        ingested = await self.content.ingest(
-            body, max_bytes=max(min(room, self.limits.max_file_bytes), 0),
-            expected_bytes=content_length, too_large=too_large,
-        )
-        return await self._commit(
-            who, parts, ingested.blocks, ingested.size, ingested.content_hash, base_rev, mtime
-        )
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            upload_id = await gcq.open_upload(
+                conn, who.user_id, _path(parts), now, now + self.limits.upload_expiry_ms
+            )
+
+        async def pin(refs: list[BlockRef]) -> None:
+            async with self.db.write() as conn:
+                await gcq.pin_blocks(
+                    conn, upload_id, [(r.id, r.size, r.stored_size) for r in refs],
+                    self.clock.now_ms(),
+                )
+
+        try:
+            ingested = await self.content.ingest(
+                body, max_bytes=max(min(room, self.limits.max_file_bytes), 0),
+                expected_bytes=content_length, too_large=too_large, pin=pin,
+            )
+            return await self._commit(
+                who, parts, ingested.blocks, ingested.size, ingested.content_hash, base_rev,
+                mtime, upload_id=upload_id,
+            )
+        except BaseException:
+            # The blocks are unpinned now, for the garbage collector (after its
+            # grace period); a crash here leaves the row to expire instead.
+            await asyncio.shield(self._close_upload(upload_id))
+            raise
+
+    async def _close_upload(self, upload_id: int) -> None:
+        async with self.db.write() as conn:
+            await gcq.close_upload(conn, upload_id)
 
     async def commit_blocks(
         self,
@@ -231,7 +260,7 @@ class FileService:
             )
         return existing
 
-    async def _ensure_folders(
+    async def ensure_folders(
         self, conn: aiosqlite.Connection, who: Principal, user: User, parts: Sequence[str],
         now: int,
     ) -> Node:
@@ -255,7 +284,7 @@ class FileService:
 
     async def _commit(
         self, who: Principal, parts: list[str], refs: Sequence[BlockRef], size: int,
-        digest: bytes, base_rev: int | None, mtime: int | None,
+        digest: bytes, base_rev: int | None, mtime: int | None, *, upload_id: int | None = None,
     ) -> Entry:
         now = self.clock.now_ms()
         async with self.db.write() as conn:
@@ -265,7 +294,7 @@ class FileService:
             if size > old_size:
                 self._check_size(size, user.quota_bytes - user.used_bytes + old_size)
             if existing is None:
-                parent = await self._ensure_folders(conn, who, user, parts[:-1], now)
+                parent = await self.ensure_folders(conn, who, user, parts[:-1], now)
                 node_id = await tree.insert_node(conn, user.id, parent.id, parts[-1], "file", now)
             else:
                 node_id = existing.id
@@ -277,6 +306,10 @@ class FileService:
                 block_ids=[r.id for r in refs], block_sizes=[r.size for r in refs],
             )
             await tree.forget_uploaded_blocks(conn, user.id, [r.id for r in refs])
+            if upload_id is not None:
+                # The revision now holds the blocks: the pins can go, in the
+                # same transaction, so there is no moment without a reference.
+                await gcq.close_upload(conn, upload_id)
             await uq.add_usage(conn, user.id, size - old_size)
             await tree.journal(
                 conn, user_id=user.id, node_id=node_id, op="modify" if existing else "add",
@@ -285,6 +318,33 @@ class FileService:
             node = await tree.node_by_id(conn, node_id)
         assert node is not None
         return Entry(_path(parts), node)
+
+    async def restore_revision(self, who: Principal, path: str, rev: int) -> Entry:
+        """Make an old revision's content the newest revision (history is kept)."""
+        async with self.db.read() as conn:
+            entry = await self._resolve(conn, who, path)
+            if entry.node.is_folder:
+                raise NotAFile(f"{entry.path} is a folder; folders have no revisions")
+            old = await tree.revision(conn, entry.node.id, rev)
+            if old is None:
+                raise RevisionNotFound(f"{entry.path} has no revision {rev}", rev=rev)
+            extents = await tree.extents(conn, old.id)
+        refs = [BlockRef(e.id, e.size, 0, new=False) for e in extents]
+        # base_rev pins the file to what was just read: a write in between wins.
+        return await self._commit(
+            who, paths.split_path(path), refs, old.size, old.content_hash,
+            entry.node.current_rev, None,
+        )
+
+    async def pin_revision(self, who: Principal, path: str, rev: int, pinned: bool) -> Revision:
+        """Keep a revision for ever (retention skips it), or stop keeping it."""
+        async with self.db.write() as conn:
+            entry = await self._resolve(conn, who, path)
+            if entry.node.is_folder or not await tree.set_pinned(conn, entry.node.id, rev, pinned):
+                raise RevisionNotFound(f"{entry.path} has no revision {rev}", rev=rev)
+            found = await tree.revision(conn, entry.node.id, rev)
+        assert found is not None
+        return found
 
     # -- tree operations -----------------------------------------------------------------
 
@@ -297,7 +357,7 @@ class FileService:
             _, matched = await tree.walk(conn, user.root_id, parts)
             if matched == len(parts):
                 raise AlreadyExists(f"{_path(parts)} already exists", path=_path(parts))
-            folder = await self._ensure_folders(conn, who, user, parts, self.clock.now_ms())
+            folder = await self.ensure_folders(conn, who, user, parts, self.clock.now_ms())
         return Entry(_path(parts), folder)
 
     async def move(self, who: Principal, src: str, dst: str) -> Entry:
@@ -316,7 +376,7 @@ class FileService:
             _, matched = await tree.walk(conn, user.root_id, dst_parts)
             if matched == len(dst_parts):
                 raise AlreadyExists(f"{_path(dst_parts)} already exists", path=_path(dst_parts))
-            parent = await self._ensure_folders(conn, who, user, dst_parts[:-1], now)
+            parent = await self.ensure_folders(conn, who, user, dst_parts[:-1], now)
             await tree.rename_node(conn, source.node.id, parent.id, dst_parts[-1], now)
             await tree.journal(
                 conn, user_id=user.id, node_id=source.node.id, op="move", kind=source.node.kind,
@@ -348,7 +408,7 @@ class FileService:
                     f"the copy needs {added} bytes but only "
                     f"{max(user.quota_bytes - user.used_bytes, 0)} are left in your quota"
                 )
-            parent = await self._ensure_folders(conn, who, user, dst_parts[:-1], now)
+            parent = await self.ensure_folders(conn, who, user, dst_parts[:-1], now)
             new_ids: dict[str, int] = {}
             for node, rel in items:
                 target = _path(dst_parts) + rel
@@ -379,7 +439,7 @@ class FileService:
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             entry = await self._resolve(conn, who, path)
-            await tree.trash_node(conn, entry.node.id, now)
+            await trashq.mark_trashed(conn, entry.node.id, entry.path, who.user_id, now)
             await tree.journal(
                 conn, user_id=who.user_id, node_id=entry.node.id, op="delete",
                 kind=entry.node.kind, path=entry.path, now=now, device_id=who.device_id,

@@ -7,16 +7,18 @@ when no user exists, the ``admin`` user (see `ensure_admin`).  Layout:
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from selfdrive.config import Config, Secrets
 from selfdrive.core.clock import Clock, SystemClock
+from selfdrive.services import retention
 from selfdrive.services.auth import AuthService
 from selfdrive.services.blocks import BlockService
 from selfdrive.services.files import FileService, Limits
+from selfdrive.services.maintenance import Maintenance, Settings
+from selfdrive.services.trash import TrashService
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import CIPHER_NAMES, BlockCodec
 from selfdrive.store.content import ContentStore
@@ -35,6 +37,8 @@ class Runtime:
     auth: AuthService
     files: FileService
     blocks: BlockService
+    trash: TrashService
+    maintenance: Maintenance
 
     async def close(self) -> None:
         await self.db.close()
@@ -72,12 +76,25 @@ async def open_runtime(
     db = Database(data / "meta.db")
     await db.open()
     clock = clock or SystemClock()
-    limits = Limits(max_file_bytes=config.limits.max_file_bytes)
+    m, r = config.maintenance, config.retention
+    limits = Limits(
+        max_file_bytes=config.limits.max_file_bytes, upload_expiry_ms=m.upload_expiry_s * 1000
+    )
+    files = FileService(db, content, clock, limits)
+    trash = TrashService(db, files, clock)
+    settings = Settings(
+        interval_s=m.interval_s, gc_grace_ms=m.gc_grace_s * 1000,
+        trash_retention_ms=m.trash_retention_s * 1000,
+        uploaded_block_ttl_ms=m.uploaded_block_ttl_s * 1000,
+        policy=retention.Policy(
+            keep_all_ms=r.keep_all_s * 1000, hourly_ms=r.hourly_s * 1000,
+            daily_ms=r.daily_s * 1000, max_revisions=r.max_revisions,
+        ),
+    )
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
-        auth=AuthService(db, clock),
-        files=FileService(db, content, clock, limits),
-        blocks=BlockService(db, content, clock),
+        auth=AuthService(db, clock), files=files, blocks=BlockService(db, content, clock),
+        trash=trash, maintenance=Maintenance(db, store, trash, clock, settings),
     )
 
 
@@ -95,6 +112,3 @@ async def ensure_admin(runtime: Runtime, secrets_: Secrets) -> str | None:
     )
     return None if secrets_.admin_password else password
 
-
-def data_dir_is_private(data: Path) -> bool:
-    return (os.stat(data).st_mode & 0o077) == 0

@@ -37,6 +37,7 @@ class BlockStore(Protocol):
       the block is not there) or `StorageError` (the backend failed; may pass).
     - `touch` on a stored block makes its `mtime` now.
     - `delete` is idempotent: deleting a missing block succeeds.
+    - `collect` deletes only a block idle for the given time (see its docstring).
     - `scan` yields every stored block once, in no particular order; blocks put
       or deleted during a scan may or may not appear.
     """
@@ -57,6 +58,22 @@ class BlockStore(Protocol):
 
     async def delete(self, block_id: bytes) -> None: ...
 
+    async def collect(self, block_id: bytes, idle_since: float) -> bool:
+        """Delete the block unless it was put or touched at or after
+        *idle_since* (seconds since the epoch); True if it is gone (or was not
+        there).
+
+        This is the garbage collector's delete: a dedup that touches the block
+        at the same moment either sees it gone (and writes it again) or keeps
+        it alive, never a block that vanishes after it was counted on.
+        """
+        ...
+
     def scan(self) -> AsyncIterator[StoredBlock]: ...
+
+    async def remove_leftovers(self, idle_since: float) -> int:
+        """Remove what interrupted writes left (temp files), if untouched since
+        *idle_since*; return how many.  Never touches a stored block."""
+        ...
 
     async def close(self) -> None: ...

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -47,6 +47,9 @@ class BlockRef:
     stored_size: int
     #: False if the block was already stored (deduplicated)
     new: bool = True
+
+
+Pin = Callable[[list[BlockRef]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class ContentStore:
         max_bytes: int | None = None,
         expected_bytes: int | None = None,
         too_large: type[Exception] = PayloadTooLarge,
+        pin: Pin | None = None,
     ) -> Ingested:
         """Chunk, seal and store a stream; return its blocks once all are durable.
 
@@ -111,8 +115,12 @@ class ContentStore:
         IncompleteBody if the stream ends short of *expected_bytes*.  On any
         error the blocks already written stay as unreferenced blocks, for the
         garbage collector; nothing refers to them.
+
+        *pin*, if given, is called with blocks as they become durable (in
+        batches, and for the last ones before ingest returns), so that the
+        caller can protect them from garbage collection until it commits.
         """
-        job = _Ingest(self, max_bytes, expected_bytes, too_large)
+        job = _Ingest(self, max_bytes, expected_bytes, too_large, pin)
         return await job.run(stream)
 
     async def read_block(self, block_id: bytes) -> bytes:
@@ -158,9 +166,11 @@ class _Ingest:
 
     def __init__(
         self, content: ContentStore, max_bytes: int | None, expected_bytes: int | None,
-        too_large: type[Exception],
+        too_large: type[Exception], pin: Pin | None,
     ) -> None:
         self.content = content
+        self.pin = pin
+        self.unpinned: list[BlockRef] = []
         self.max_bytes = max_bytes
         self.expected_bytes = expected_bytes
         self.too_large = too_large
@@ -183,6 +193,7 @@ class _Ingest:
             except BaseExceptionGroup as group:
                 raise _first_error(group) from None
             refs = list(await asyncio.gather(*self.stores))
+            await self._pin()
         except BaseException:
             for task in self.stores:
                 task.cancel()
@@ -237,15 +248,23 @@ class _Ingest:
                 return [(chunk, hash_block(chunk)) for chunk in out]
 
             chunks = await anyio.to_thread.run_sync(work, limiter=self.content._cut_limiter)
+            await self._pin()
             for chunk, block_id in chunks:
                 await self.slots.acquire()
                 if self.failure is not None:  # a block write failed: that error is the answer
                     raise self.failure
                 self.stores.append(asyncio.ensure_future(self._store(chunk, block_id)))
 
+    async def _pin(self) -> None:
+        if self.pin is not None and self.unpinned:
+            batch, self.unpinned = self.unpinned, []
+            await self.pin(batch)
+
     async def _store(self, chunk: memoryview, block_id: bytes) -> BlockRef:
         try:
-            return await self.content._store_hashed(chunk, block_id)
+            ref = await self.content._store_hashed(chunk, block_id)
+            self.unpinned.append(ref)
+            return ref
         except BaseException as exc:
             self.failure = self.failure or exc
             raise

@@ -72,6 +72,13 @@ class FaultyBlockStore:
         self._check("delete")
         await self.inner.delete(block_id)
 
+    async def collect(self, block_id: bytes, idle_since: float) -> bool:
+        self._check("collect")
+        return await self.inner.collect(block_id, idle_since)
+
+    async def remove_leftovers(self, idle_since: float) -> int:
+        return await self.inner.remove_leftovers(idle_since)
+
     async def scan(self) -> AsyncIterator[StoredBlock]:
         async for entry in self.inner.scan():
             yield entry

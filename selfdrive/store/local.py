@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +27,7 @@ from selfdrive.store.blockstore import StoredBlock
 
 T = TypeVar("T")
 TMP_MARK = ".tmp-"
+GC_MARK = ".gc-"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -128,6 +128,20 @@ class LocalBlockStore:
 
         await self._run(unlink)
 
+    async def collect(self, block_id: bytes, idle_since: float) -> bool:
+        path = self.path_of(block_id)
+        return await self._run(lambda: _collect(path, idle_since))
+
+    async def remove_leftovers(self, idle_since: float) -> int:
+        def remove() -> int:
+            stray = stray_temp_files(self.root, idle_since)
+            for path in stray:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            return len(stray)
+
+        return await self._run(remove)
+
     async def scan(self) -> AsyncIterator[StoredBlock]:
         for top in await self._run(lambda: _shard_dirs(self.root)):
             for shard in await self._run(lambda t=top: _shard_dirs(t)):  # type: ignore[misc]
@@ -136,6 +150,24 @@ class LocalBlockStore:
 
     async def close(self) -> None:
         return None
+
+
+def _collect(path: Path, idle_since: float) -> bool:
+    # Rename first: after the rename, a concurrent touch() fails and its
+    # caller writes the block again; a touch that came before the rename shows
+    # in the mtime below, and the block is put back.
+    doomed = path.with_name(path.name + GC_MARK + secrets.token_hex(4))
+    try:
+        os.rename(path, doomed)
+    except FileNotFoundError:
+        return True
+    if doomed.stat().st_mtime >= idle_since:
+        with contextlib.suppress(FileExistsError):
+            os.link(doomed, path)  # never replaces a fresh copy written meanwhile
+        os.unlink(doomed)
+        return False
+    os.unlink(doomed)
+    return True
 
 
 def _shard_dirs(folder: Path) -> list[Path]:
@@ -150,7 +182,7 @@ def _list_blocks(shard: Path) -> list[StoredBlock]:
     out = []
     with os.scandir(shard) as it:
         for entry in it:
-            if TMP_MARK in entry.name or len(entry.name) != 64:
+            if len(entry.name) != 64:  # temp files (.tmp-, .gc-) have longer names
                 continue
             try:
                 block_id = bytes.fromhex(entry.name)
@@ -161,7 +193,12 @@ def _list_blocks(shard: Path) -> list[StoredBlock]:
     return out
 
 
-def stray_temp_files(root: Path, older_than_s: float) -> list[Path]:
-    """Temp files a crash left behind, older than *older_than_s* seconds."""
-    cutoff = time.time() - older_than_s
-    return [p for p in root.glob(f"*/*/*{TMP_MARK}*") if p.stat().st_mtime < cutoff]
+def stray_temp_files(root: Path, idle_since: float) -> list[Path]:
+    """Temp files a crash left behind, not touched since *idle_since*."""
+    out = []
+    for pattern in (f"*/*/*{TMP_MARK}*", f"*/*/*{GC_MARK}*"):
+        for p in root.glob(pattern):
+            with contextlib.suppress(FileNotFoundError):
+                if p.stat().st_mtime < idle_since:
+                    out.append(p)
+    return out

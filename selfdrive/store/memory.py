@@ -39,6 +39,16 @@ class MemoryBlockStore:
     async def delete(self, block_id: bytes) -> None:
         self._blocks.pop(block_id, None)
 
+    async def collect(self, block_id: bytes, idle_since: float) -> bool:
+        found = self._blocks.get(block_id)
+        if found is not None and found[1] >= idle_since:
+            return False
+        self._blocks.pop(block_id, None)
+        return True
+
+    async def remove_leftovers(self, idle_since: float) -> int:
+        return 0  # a dict write is never half done
+
     async def scan(self) -> AsyncIterator[StoredBlock]:
         for block_id, (data, mtime) in list(self._blocks.items()):
             yield StoredBlock(id=block_id, stored_size=len(data), mtime=mtime)

@@ -232,10 +232,14 @@ async def test_local_stray_temp_files_are_found_by_age(tmp_path: Path) -> None:
     await store.put(bid, sealed)
     stray = store.path_of(bid).parent / (bid.hex() + TMP_MARK + "abcd")
     stray.write_bytes(b"partial")
-    assert stray_temp_files(tmp_path, older_than_s=3600) == []
+    assert stray_temp_files(tmp_path, idle_since=time.time() - 3600) == []
+    assert await store.remove_leftovers(time.time() - 3600) == 0
     old = time.time() - 7200
     os.utime(stray, (old, old))
-    assert stray_temp_files(tmp_path, older_than_s=3600) == [stray]
+    assert stray_temp_files(tmp_path, idle_since=time.time() - 3600) == [stray]
+    assert await store.remove_leftovers(time.time() - 3600) == 1
+    assert not stray.exists()
+    assert await store.get(bid) == sealed
 
 
 async def test_local_put_fails_when_a_file_sits_where_the_shard_dir_should_be(

@@ -55,3 +55,5 @@ class Revision(msgspec.Struct, frozen=True):
     author: str | None
     device_name: str | None
     pinned: bool
+    #: fsck --repair found a block of it missing or corrupt
+    broken: bool = False

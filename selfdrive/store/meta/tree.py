@@ -99,10 +99,6 @@ async def rename_node(
     )
 
 
-async def trash_node(conn: aiosqlite.Connection, node_id: int, now: int) -> None:
-    await conn.execute("UPDATE nodes SET trashed_at = ? WHERE id = ?", (now, node_id))
-
-
 async def is_ancestor(conn: aiosqlite.Connection, ancestor_id: int, node_id: int) -> bool:
     """True if *ancestor_id* is *node_id* or one of its parents."""
     async with conn.execute(
@@ -132,13 +128,13 @@ async def subtree(conn: aiosqlite.Connection, node_id: int) -> list[tuple[Node, 
 
 _REV_COLS = (
     "r.id, r.node_id, r.rev, r.size, r.content_hash, r.mtime, r.created_at,"
-    " u.name, r.device_name, r.pinned"
+    " u.name, r.device_name, r.pinned, r.broken"
 )
 
 
 def _revision(row: Iterable[object]) -> Revision:
     r = list(row)
-    r[9] = bool(r[9])
+    r[9], r[10] = bool(r[9]), bool(r[10])
     return Revision(*r)  # type: ignore[arg-type]
 
 
@@ -322,3 +318,17 @@ async def journal(
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
+
+
+async def set_pinned(conn: aiosqlite.Connection, node_id: int, rev: int, pinned: bool) -> bool:
+    cur = await conn.execute(
+        "UPDATE revisions SET pinned = ? WHERE node_id = ? AND rev = ?",
+        (int(pinned), node_id, rev),
+    )
+    return cur.rowcount > 0
+
+
+async def set_broken(conn: aiosqlite.Connection, revision_ids: Sequence[int]) -> None:
+    await conn.executemany(
+        "UPDATE revisions SET broken = 1 WHERE id = ?", [(i,) for i in revision_ids]
+    )
