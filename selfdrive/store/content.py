@@ -171,6 +171,8 @@ class _Ingest:
         self.content = content
         self.pin = pin
         self.unpinned: list[BlockRef] = []
+        self.to_pin = asyncio.Event()
+        self.stopping = False
         self.max_bytes = max_bytes
         self.expected_bytes = expected_bytes
         self.too_large = too_large
@@ -185,6 +187,7 @@ class _Ingest:
         self.failure: BaseException | None = None
 
     async def run(self, stream: AsyncIterator[bytes]) -> Ingested:
+        pinner = asyncio.ensure_future(self._pin_loop())
         try:
             try:
                 async with asyncio.TaskGroup() as tg:
@@ -193,11 +196,15 @@ class _Ingest:
             except BaseExceptionGroup as group:
                 raise _first_error(group) from None
             refs = list(await asyncio.gather(*self.stores))
+            self.stopping = True
+            self.to_pin.set()
+            await pinner  # lets a pin in progress finish: a cancelled one would lose its batch
             await self._pin()
         except BaseException:
+            pinner.cancel()
             for task in self.stores:
                 task.cancel()
-            await asyncio.gather(*self.stores, return_exceptions=True)
+            await asyncio.gather(pinner, *self.stores, return_exceptions=True)
             raise
         return Ingested(blocks=refs, size=self.total, content_hash=content_hash(r.id for r in refs))
 
@@ -248,7 +255,6 @@ class _Ingest:
                 return [(chunk, hash_block(chunk)) for chunk in out]
 
             chunks = await anyio.to_thread.run_sync(work, limiter=self.content._cut_limiter)
-            await self._pin()
             for chunk, block_id in chunks:
                 await self.slots.acquire()
                 if self.failure is not None:  # a block write failed: that error is the answer
@@ -260,10 +266,19 @@ class _Ingest:
             batch, self.unpinned = self.unpinned, []
             await self.pin(batch)
 
+    async def _pin_loop(self) -> None:
+        """Pin blocks soon after they are durable, even if the stream stalls;
+        one pin at a time, so blocks stored meanwhile go in the next batch."""
+        while not self.stopping:
+            await self.to_pin.wait()
+            self.to_pin.clear()
+            await self._pin()
+
     async def _store(self, chunk: memoryview, block_id: bytes) -> BlockRef:
         try:
             ref = await self.content._store_hashed(chunk, block_id)
             self.unpinned.append(ref)
+            self.to_pin.set()
             return ref
         except BaseException as exc:
             self.failure = self.failure or exc
