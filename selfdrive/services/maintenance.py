@@ -120,9 +120,13 @@ class Maintenance:
         while True:
             async with self.db.write() as conn:
                 rows = await q.take_collectable(conn, grace_start, BATCH)
-            # Rows are gone (committed): now the files.
-            for block_id, stored_size in rows:
-                if await self.blocks.collect(block_id, idle_since):
+            # Rows are gone (committed): now the files, several at a time (the
+            # block store bounds its own I/O threads).
+            gone = await asyncio.gather(
+                *(self.blocks.collect(block_id, idle_since) for block_id, _ in rows)
+            )
+            for (_, stored_size), freed in zip(rows, gone, strict=True):
+                if freed:
                     report.blocks_freed += 1
                     report.bytes_freed += stored_size
                 else:
@@ -149,8 +153,12 @@ class Maintenance:
             return
         async with self.db.read() as conn:
             known = await q.known_block_ids(conn, [bid for bid, _ in batch])
-        for block_id, size in batch:
-            if block_id not in known and await self.blocks.collect(block_id, idle_since):
+        orphans = [(block_id, size) for block_id, size in batch if block_id not in known]
+        gone = await asyncio.gather(
+            *(self.blocks.collect(block_id, idle_since) for block_id, _ in orphans)
+        )
+        for (_, size), freed in zip(orphans, gone, strict=True):
+            if freed:
                 report.orphans_freed += 1
                 report.orphan_bytes_freed += size
 
