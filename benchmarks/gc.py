@@ -54,7 +54,8 @@ async def run(files: int, mib: int, work: Path) -> None:
         idle = await rt.maintenance.gc()
         idle_took = time.perf_counter() - start
         print(f"store: {files} files of {mib} MiB, half purged; {report.summary()}")
-        print("| GC run | blocks | MB | seconds | blocks/s | MB/s |\n|---|---:|---:|---:|---:|---:|")
+        print("| GC run | blocks | MB | seconds | blocks/s | MB/s |")
+        print("|---|---:|---:|---:|---:|---:|")
         print(f"| freeing | {report.blocks_freed} | {report.bytes_freed / 1e6:.0f} | {took:.2f}"
               f" | {report.blocks_freed / took:.0f} | {report.bytes_freed / 1e6 / took:.0f} |")
         print(f"| nothing to free (mark + orphan sweep) | {idle.blocks_freed} | 0 |"
