@@ -19,6 +19,8 @@ from typing import Any
 import msgspec
 
 GB = 1000**3
+#: the shortest GC grace period allowed (see MaintenanceConfig.gc_grace_s)
+MIN_GC_GRACE_S = 60
 GIB = 1024**3
 
 
@@ -174,6 +176,12 @@ def load(
         config.server.port = port
     if not config.data_dir:
         config.data_dir = str(default_data_dir(env))
+    if config.maintenance.gc_grace_s < MIN_GC_GRACE_S:
+        raise ConfigError(
+            f"maintenance.gc_grace_s must be at least {MIN_GC_GRACE_S} s: an upload pins its"
+            " blocks within that time, and the grace period is what protects them until then"
+            " (docs/storage.md, Garbage collection)"
+        )
     if config.storage.cipher not in ("auto", "aes-256-gcm", "chacha20-poly1305"):
         raise ConfigError(f"storage.cipher: unknown cipher {config.storage.cipher!r}")
     secrets = Secrets(

@@ -68,6 +68,9 @@ class Limits:
     max_file_bytes: int
     #: an unfinished upload's pins are dropped this long after it started
     upload_expiry_ms: int = 24 * 3600 * 1000
+    #: an upload starts pinning its blocks this long after it started; must be
+    #: well inside the GC grace period (runtime.py derives it from the grace)
+    pin_after_s: float = 15.0
 
 
 class FileService:
@@ -161,23 +164,28 @@ class FileService:
         too_large: type[Exception] = (
             QuotaExceeded if room < self.limits.max_file_bytes else PayloadTooLarge
         )
-        now = self.clock.now_ms()
-        async with self.db.write() as conn:
-            upload_id = await gcq.open_upload(
-                conn, who.user_id, _path(parts), now, now + self.limits.upload_expiry_ms
-            )
+        # Pins protect the blocks of an upload that lasts longer than the GC
+        # grace period.  A short upload commits before its first pin is due
+        # and costs no extra transaction (docs/storage.md, write ordering 5).
+        upload_id: int | None = None
 
         async def pin(refs: list[BlockRef]) -> None:
+            nonlocal upload_id
+            now = self.clock.now_ms()
             async with self.db.write() as conn:
+                if upload_id is None:
+                    upload_id = await gcq.open_upload(
+                        conn, who.user_id, _path(parts), now, now + self.limits.upload_expiry_ms
+                    )
                 await gcq.pin_blocks(
-                    conn, upload_id, [(r.id, r.size, r.stored_size) for r in refs],
-                    self.clock.now_ms(),
+                    conn, upload_id, [(r.id, r.size, r.stored_size) for r in refs], now
                 )
 
         try:
             ingested = await self.content.ingest(
                 body, max_bytes=max(min(room, self.limits.max_file_bytes), 0),
                 expected_bytes=content_length, too_large=too_large, pin=pin,
+                pin_after_s=self.limits.pin_after_s,
             )
             return await self._commit(
                 who, parts, ingested.blocks, ingested.size, ingested.content_hash, base_rev,
@@ -186,7 +194,8 @@ class FileService:
         except BaseException:
             # The blocks are unpinned now, for the garbage collector (after its
             # grace period); a crash here leaves the row to expire instead.
-            await asyncio.shield(self._close_upload(upload_id))
+            if upload_id is not None:
+                await asyncio.shield(self._close_upload(upload_id))
             raise
 
     async def _close_upload(self, upload_id: int) -> None:

@@ -17,6 +17,7 @@ loop and never takes more than its share of cores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from selfdrive.store.codec import BlockCodec
 INFLIGHT_BLOCKS = 8
 #: gather this much input before handing it to the chunker's worker thread
 BATCH_BYTES = 1024 * 1024
+#: an upload being pinned pins new blocks at least this often (seconds)
+PIN_EVERY_S = 5.0
 #: bytes of network reads queued between the receiver and the chunker
 QUEUE_BYTES = 8 * 1024 * 1024
 
@@ -108,6 +111,7 @@ class ContentStore:
         expected_bytes: int | None = None,
         too_large: type[Exception] = PayloadTooLarge,
         pin: Pin | None = None,
+        pin_after_s: float = 0.0,
     ) -> Ingested:
         """Chunk, seal and store a stream; return its blocks once all are durable.
 
@@ -117,10 +121,13 @@ class ContentStore:
         garbage collector; nothing refers to them.
 
         *pin*, if given, is called with blocks as they become durable (in
-        batches, and for the last ones before ingest returns), so that the
-        caller can protect them from garbage collection until it commits.
+        batches, one call at a time), starting *pin_after_s* seconds after the
+        ingest began and then at least every PIN_EVERY_S, so that the caller
+        can protect the blocks of a long upload from garbage collection until
+        it commits.  Blocks younger than that need no pin: the GC grace period
+        (far longer) protects them.
         """
-        job = _Ingest(self, max_bytes, expected_bytes, too_large, pin)
+        job = _Ingest(self, max_bytes, expected_bytes, too_large, pin, pin_after_s)
         return await job.run(stream)
 
     async def read_block(self, block_id: bytes) -> bytes:
@@ -166,8 +173,9 @@ class _Ingest:
 
     def __init__(
         self, content: ContentStore, max_bytes: int | None, expected_bytes: int | None,
-        too_large: type[Exception], pin: Pin | None,
+        too_large: type[Exception], pin: Pin | None, pin_after_s: float,
     ) -> None:
+        self.pin_after_s = pin_after_s
         self.content = content
         self.pin = pin
         self.unpinned: list[BlockRef] = []
@@ -196,10 +204,10 @@ class _Ingest:
             except BaseExceptionGroup as group:
                 raise _first_error(group) from None
             refs = list(await asyncio.gather(*self.stores))
+            # The caller commits right away; blocks not pinned yet are young.
             self.stopping = True
             self.to_pin.set()
             await pinner  # lets a pin in progress finish: a cancelled one would lose its batch
-            await self._pin()
         except BaseException:
             pinner.cancel()
             for task in self.stores:
@@ -267,12 +275,23 @@ class _Ingest:
             await self.pin(batch)
 
     async def _pin_loop(self) -> None:
-        """Pin blocks soon after they are durable, even if the stream stalls;
-        one pin at a time, so blocks stored meanwhile go in the next batch."""
+        """Pin blocks once the upload has run for pin_after_s, then as they
+        become durable and at least every PIN_EVERY_S, even if the stream
+        stalls; one pin at a time, so blocks stored meanwhile go in the next."""
+        if self.pin is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped(), self.pin_after_s)
+        while not self.stopping:
+            await self._pin()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.to_pin.wait(), PIN_EVERY_S)
+            self.to_pin.clear()
+
+    async def _stopped(self) -> None:
         while not self.stopping:
             await self.to_pin.wait()
             self.to_pin.clear()
-            await self._pin()
 
     async def _store(self, chunk: memoryview, block_id: bytes) -> BlockRef:
         try:

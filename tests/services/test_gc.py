@@ -7,6 +7,7 @@ because block files carry real mtimes that the grace period is checked against.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator
@@ -99,6 +100,8 @@ async def test_an_upload_longer_than_the_grace_period_keeps_its_blocks(
     rt: tuple[Runtime, FakeClock, Principal],
 ) -> None:
     runtime, clock, who = rt
+    # Pin at once (the default waits min(15 s, grace / 4) of real time first).
+    runtime.files.limits = dataclasses.replace(runtime.files.limits, pin_after_s=0)
     first, second = os.urandom(12_000_000), os.urandom(3_000_000)
     gate = asyncio.Event()
     halfway = asyncio.Event()
@@ -157,7 +160,7 @@ async def test_a_block_touched_by_dedup_during_gc_is_kept(
     rt: tuple[Runtime, FakeClock, Principal],
 ) -> None:
     runtime, clock, who = rt
-    data = os.urandom(800_000)
+    data = os.urandom(200_000)  # under the chunker's minimum: exactly one block
     await runtime.files.upload(who, "/x.bin", _body(data))
     await runtime.files.delete(who, "/x.bin")
     await runtime.trash.purge(who, None)
