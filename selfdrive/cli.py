@@ -1,4 +1,4 @@
-"""The `selfdrive` command: serve, user add, user list.
+"""The `selfdrive` command: serve, user add, user list, gc, fsck.
 
 Each subcommand is a small function; they share the config loading and the
 runtime opening, and print errors in one sentence (exit code 2 for usage,
@@ -49,6 +49,14 @@ def parser() -> argparse.ArgumentParser:
 
     gc = sub.add_parser("gc", help="expire the trash, thin revisions, free unreferenced blocks")
     _common(gc)
+
+    fsck = sub.add_parser(
+        "fsck", help="check every block and every revision; exit 0 only if the store is whole"
+    )
+    fsck.add_argument("--repair", action="store_true",
+                      help="mark the revisions that cannot be read whole as broken"
+                           " (nothing is deleted)")
+    _common(fsck)
     return top
 
 
@@ -121,6 +129,30 @@ async def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _fsck(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    if not (config.data_path / "meta.db").is_file():
+        # Opening the runtime would make a fresh, empty (and "whole") store.
+        raise SelfdriveError(f"there is no selfdrive store in {config.data_path}")
+    runtime = await open_runtime(config, secrets_)
+    try:
+        report = await runtime.fsck.check(repair=args.repair)
+    finally:
+        await runtime.close()
+    for problem in report.problems:
+        print(problem.describe())
+    if args.repair:
+        for problem in report.marked:
+            print(f"marked broken: {problem.where}")
+        already = f"; {report.already_marked} were already marked" if report.already_marked else ""
+        print(f"repair: marked {len(report.marked)} revisions broken{already};"
+              " nothing was deleted")
+    if report.marked_but_whole:
+        print(f"note: {report.marked_but_whole} revisions marked broken earlier now check whole")
+    print(f"selfdrive fsck: {report.summary()}")
+    return 0 if report.whole else 1
+
+
 def _human(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -132,7 +164,7 @@ def _human(n: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"serve": _serve, "gc": _gc}
+    commands = {"serve": _serve, "gc": _gc, "fsck": _fsck}
     if args.command == "user":
         run = _user_add if args.user_cmd == "add" else _user_list
     else:

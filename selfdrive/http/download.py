@@ -10,16 +10,22 @@ everything else (HTML, SVG, XML, unknown) goes out as an attachment typed
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from selfdrive.core.errors import InvalidRange
-from selfdrive.http.errors import error_response
+from selfdrive.core.errors import BlockNotFound, CorruptBlock, InvalidRange, SelfdriveError
+from selfdrive.http.errors import error_response, from_exception
 from selfdrive.services.files import FileService, Opened
+
+log = logging.getLogger("selfdrive.http")
 
 CSP = (
     "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self';"
@@ -123,6 +129,75 @@ def serve(request: Request, files: FileService, opened: Opened, *, attachment: b
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=ctype)
-    return StreamingResponse(
-        files.read(opened, start, end), status_code=status, headers=headers, media_type=ctype
+    return VerifiedStream(
+        files.read(opened, start, end), status_code=status, headers=headers, media_type=ctype,
+        what=f"{opened.entry.path} rev {opened.revision.rev} (user {opened.entry.node.owner_id})",
+        length=end - start,
     )
+
+
+class VerifiedStream(StreamingResponse):
+    """A file's bytes, streamed as each block is read and verified.
+
+    The first block is read before the status line goes out, so a file whose
+    first block is missing or corrupt gets a clean error answer.  A block that
+    fails later cannot change the status (nor the Content-Length) any more:
+    the body is cut short instead, without its end, and the server closes the
+    connection, so no client can take what it got for the whole file
+    (docs/storage.md, "Block file").  Both cases are logged; the server goes
+    on serving.
+    """
+
+    def __init__(
+        self, chunks: AsyncIterator[bytes], *, what: str, length: int, **kwargs: Any
+    ) -> None:
+        super().__init__(chunks, **kwargs)
+        self.chunks = chunks
+        self.what = what
+        self.length = length
+        self.sent = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            try:
+                first = await anext(self.chunks, None)
+            except SelfdriveError as exc:
+                log.error("download of %s failed before it started: %s", self.what, exc.message)
+                await from_exception(_as_damage(exc))(scope, receive, send)
+                return
+            self.body_iterator = _prepend(first, self.chunks)
+            await super().__call__(scope, receive, send)
+        finally:
+            # Stops the read-ahead when the client left mid-body.
+            for gen in (self.body_iterator, self.chunks):
+                if isinstance(gen, AsyncGenerator):
+                    await gen.aclose()
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                self.sent += len(chunk)
+        except SelfdriveError as exc:
+            log.error("download of %s aborted after %d of %d bytes: %s",
+                      self.what, self.sent, self.length, exc.message)
+            return  # no last message: the response stays unfinished, the connection closes
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is None:
+        return
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _as_damage(exc: SelfdriveError) -> SelfdriveError:
+    """A block a revision lists but the store lacks is damage (500), not a 404:
+    the file exists, its content is lost."""
+    if isinstance(exc, BlockNotFound):
+        return CorruptBlock(f"{exc.message}; this file cannot be read whole")
+    return exc

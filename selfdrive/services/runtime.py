@@ -17,6 +17,7 @@ from selfdrive.services import retention
 from selfdrive.services.auth import AuthService
 from selfdrive.services.blocks import BlockService
 from selfdrive.services.files import FileService, Limits
+from selfdrive.services.fsck import FsckService
 from selfdrive.services.maintenance import Maintenance, Settings
 from selfdrive.services.trash import TrashService
 from selfdrive.store.blockstore import BlockStore
@@ -39,6 +40,7 @@ class Runtime:
     blocks: BlockService
     trash: TrashService
     maintenance: Maintenance
+    fsck: FsckService
 
     async def close(self) -> None:
         await self.db.close()
@@ -78,7 +80,8 @@ async def open_runtime(
     clock = clock or SystemClock()
     m, r = config.maintenance, config.retention
     limits = Limits(
-        max_file_bytes=config.limits.max_file_bytes, upload_expiry_ms=m.upload_expiry_s * 1000
+        max_file_bytes=config.limits.max_file_bytes, upload_expiry_ms=m.upload_expiry_s * 1000,
+        pin_after_s=min(15.0, m.gc_grace_s / 4),
     )
     files = FileService(db, content, clock, limits)
     trash = TrashService(db, files, clock)
@@ -95,6 +98,7 @@ async def open_runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
         auth=AuthService(db, clock), files=files, blocks=BlockService(db, content, clock),
         trash=trash, maintenance=Maintenance(db, store, trash, clock, settings),
+        fsck=FsckService(db, content),
     )
 
 
