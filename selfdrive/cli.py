@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from selfdrive import __version__
 from selfdrive.config import Config, ConfigError, Secrets, load, parse_size
 from selfdrive.core.errors import SelfdriveError
-from selfdrive.services.runtime import ensure_admin, open_runtime
+from selfdrive.services.runtime import Runtime, ensure_admin, open_runtime
 from selfdrive.store.keys import KeyringError
 
 
@@ -64,6 +66,16 @@ def _load(args: argparse.Namespace, **overrides: object) -> tuple[Config, Secret
     return load(args.config, data_dir=args.data, **overrides)  # type: ignore[arg-type]
 
 
+@contextlib.asynccontextmanager
+async def _runtime(config: Config, secrets_: Secrets) -> AsyncIterator[Runtime]:
+    """The services of a data dir, for a one-off command (works beside a running server)."""
+    runtime = await open_runtime(config, secrets_)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from selfdrive.http.server import serve
 
@@ -92,25 +104,18 @@ async def _user_add(args: argparse.Namespace) -> int:
     config, secrets_ = _load(args)
     quota = parse_size(args.quota) if args.quota else config.limits.default_quota_bytes
     password = _read_password(args.password_stdin)
-    runtime = await open_runtime(config, secrets_)
-    try:
+    async with _runtime(config, secrets_) as runtime:
         user = await runtime.auth.create_user(
             args.name, password, is_admin=args.admin, quota_bytes=quota
         )
-    finally:
-        await runtime.close()
     print(f"Created user {user.name!r} (quota {_human(user.quota_bytes)}"
           f"{', admin' if user.is_admin else ''})")
     return 0
 
 
 async def _user_list(args: argparse.Namespace) -> int:
-    config, secrets_ = _load(args)
-    runtime = await open_runtime(config, secrets_)
-    try:
+    async with _runtime(*_load(args)) as runtime:
         users = await runtime.auth.list_users()
-    finally:
-        await runtime.close()
     print(f"{'NAME':<24} {'ADMIN':<6} {'USED':>10} {'QUOTA':>10}")
     for u in users:
         print(f"{u.name:<24} {'yes' if u.is_admin else 'no':<6} {_human(u.used_bytes):>10}"
@@ -119,12 +124,8 @@ async def _user_list(args: argparse.Namespace) -> int:
 
 
 async def _gc(args: argparse.Namespace) -> int:
-    config, secrets_ = _load(args)
-    runtime = await open_runtime(config, secrets_)
-    try:
+    async with _runtime(*_load(args)) as runtime:
         report = await runtime.maintenance.run_once()
-    finally:
-        await runtime.close()
     print(f"selfdrive gc: {report.summary()}")
     return 0
 
@@ -134,11 +135,8 @@ async def _fsck(args: argparse.Namespace) -> int:
     if not (config.data_path / "meta.db").is_file():
         # Opening the runtime would make a fresh, empty (and "whole") store.
         raise SelfdriveError(f"there is no selfdrive store in {config.data_path}")
-    runtime = await open_runtime(config, secrets_)
-    try:
+    async with _runtime(config, secrets_) as runtime:
         report = await runtime.fsck.check(repair=args.repair)
-    finally:
-        await runtime.close()
     for problem in report.problems:
         print(problem.describe())
     if args.repair:
