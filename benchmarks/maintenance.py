@@ -1,11 +1,12 @@
-"""Garbage-collection throughput: how fast unreferenced blocks are found and freed.
+"""Maintenance throughput: garbage collection and fsck.
 
-    python benchmarks/gc.py [--files 200] [--mib-per-file 4]
+    python benchmarks/maintenance.py [--files 200] [--mib-per-file 4]
 
-Uploads files through the service layer into a fresh data dir, purges them
-from the trash, moves a fake clock past the grace period, and times the GC
-run that frees their blocks, and a second run with nothing to free (the cost
-of the mark and orphan sweep over a store of that size).
+Uploads files through the service layer into a fresh data dir, purges half of
+them from the trash, moves a fake clock past the grace period, and times the
+GC run that frees their blocks, a second run with nothing to free (the cost of
+the mark and orphan sweep over a store of that size), and an fsck of what is
+left (every block read and verified; the page cache is warm).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ async def run(files: int, mib: int, work: Path) -> None:
               f" | {report.blocks_freed / took:.0f} | {report.bytes_freed / 1e6 / took:.0f} |")
         print(f"| nothing to free (mark + orphan sweep) | {idle.blocks_freed} | 0 |"
               f" {idle_took:.2f} | - | - |")
+        start = time.perf_counter()
+        fsck = await rt.fsck.check(repair=False)
+        took = time.perf_counter() - start
+        assert fsck.whole, fsck.summary()
+        print(f"\nfsck: {fsck.summary()}")
     finally:
         await rt.close()
 
