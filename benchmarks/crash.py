@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _server import machine  # noqa: E402  (benchmarks/ is on sys.path: run as a script)
+
 from tests.crash_harness import run  # noqa: E402  (needs the repository root on sys.path)
 
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the data dir and server log")
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else int(time.time())
+    print(f"# Crash harness: {args.kills} kills\n\n{machine()}\n", flush=True)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="selfdrive-crash-"))
     try:
         figures = run(workdir, kills=args.kills, seed=seed, threads=args.threads,
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+    if not args.keep and args.workdir is None:
+        figures.server_log += " (removed with the data dir: --keep keeps both)"
     print(figures.report())
     if args.keep or args.workdir is not None:
         print(f"  data dir and server log kept in {workdir}")
