@@ -176,6 +176,12 @@ class Node:
         for kid in [*self.live.values(), *self.trashed_kids]:
             yield from kid.subtree()
 
+    def own_subtree(self) -> Iterator[Node]:
+        """Itself and what lies under it, leaving out entries of their own."""
+        yield self
+        for kid in self.live.values():
+            yield from kid.own_subtree()
+
     def size(self) -> int:
         return self.revs[self.current].size if self.current else 0
 
@@ -234,9 +240,8 @@ class UserModel:
         return [n for n in self.live_nodes() if not n.is_file]
 
     def entries(self) -> list[Node]:
-        """Trash entries: trashed nodes whose parent is not trashed (store/meta/trash.py)."""
-        return [n for n in self.root.subtree()
-                if n.trashed and n.parent is not None and not n.parent.trashed]
+        """Trash entries: every trashed node (store/meta/trash.py)."""
+        return [n for n in self.root.subtree() if n.trashed and n.parent is not None]
 
     def usage(self) -> int:
         return sum(n.size() for n in self.root.subtree() if n.is_file)
@@ -922,7 +927,7 @@ class Worker:
         trash = sorted((int(e["id"]), e["path"], e["kind"], int(e["size"]))
                        for e in r.json()["entries"])
         mine = sorted((n.server_id or -1, n.trashed_path or "", n.kind,
-                       sum(k.size() for k in n.subtree() if k.is_file))
+                       sum(k.size() for k in n.own_subtree() if k.is_file))
                       for n in self.model.entries())
         if trash != mine:
             self.anomaly(f"audit: trash is {trash} on the server, {mine} in the model")

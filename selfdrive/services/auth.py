@@ -8,6 +8,7 @@ with Argon2id (memory-hard), off the event loop.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -30,9 +31,14 @@ MAX_USERNAME = 64
 MAX_DEVICE_NAME = 128
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended cost
-# A real hash to verify against when the user does not exist, so a wrong
-# username costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist, so a wrong
+    username costs as much time as a wrong password (made on first use: it
+    costs 150 ms, which every CLI run would pay at import)."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -113,7 +119,7 @@ class AuthService:
         for an unknown user, so names cannot be probed)."""
         async with self.db.read() as conn:
             user = await q.user_by_name(conn, username)
-        ok = await self._verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = await self._verify(user.password_hash if user else _dummy_hash(), password)
         if user is None or not ok:
             raise Unauthenticated("wrong username or password")
         return user

@@ -294,11 +294,14 @@ class FileService:
     async def _commit(
         self, who: Principal, parts: list[str], refs: Sequence[BlockRef], size: int,
         digest: bytes, base_rev: int | None, mtime: int | None, *, upload_id: int | None = None,
+        expect_node_id: int | None = None,
     ) -> Entry:
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             user = await self._user(conn, who)
             existing = await self._check_target(conn, user, parts, base_rev)
+            if expect_node_id is not None and (existing is None or existing.id != expect_node_id):
+                raise RevisionConflict(f"{_path(parts)} changed while it was being restored")
             old_size = existing.size if existing else 0
             if size > old_size:
                 self._check_size(size, user.quota_bytes - user.used_bytes + old_size)
@@ -339,10 +342,11 @@ class FileService:
                 raise RevisionNotFound(f"{entry.path} has no revision {rev}", rev=rev)
             extents = await tree.extents(conn, old.id)
         refs = [BlockRef(e.id, e.size, 0, new=False) for e in extents]
-        # base_rev pins the file to what was just read: a write in between wins.
+        # base_rev and the node id pin the file to what was just read: a write,
+        # move or delete in between wins (409), never another file.
         return await self._commit(
             who, paths.split_path(path), refs, old.size, old.content_hash,
-            entry.node.current_rev, None,
+            entry.node.current_rev, None, expect_node_id=entry.node.id,
         )
 
     async def pin_revision(self, who: Principal, path: str, rev: int, pinned: bool) -> Revision:

@@ -59,7 +59,7 @@ class LocalBlockStore:
 
     def _put_sync(self, block_id: bytes, sealed: bytes | bytearray) -> None:
         final = self.path_of(block_id)
-        if final.exists():
+        with contextlib.suppress(FileNotFoundError):  # GC may take it meanwhile: write it
             os.utime(final)
             return
         self._make_shard(final.parent)
@@ -97,7 +97,11 @@ class LocalBlockStore:
             try:
                 return path.read_bytes()
             except FileNotFoundError:
-                return None
+                # A garbage collector killed between its rename and its check
+                # leaves the block aside: put it back and read it.
+                if not _put_back_aside(path):
+                    return None
+                return path.read_bytes()
 
         data = await self._run(read)
         if data is None:
@@ -136,6 +140,11 @@ class LocalBlockStore:
         def remove() -> int:
             stray = stray_temp_files(self.root, idle_since)
             for path in stray:
+                if GC_MARK in path.name:
+                    # A collector died after its rename: the block may have
+                    # been reused since.  Put it back; the next sweep decides.
+                    _put_back_aside(path.with_name(path.name.split(GC_MARK)[0]))
+                    continue
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             return len(stray)
@@ -164,10 +173,27 @@ def _collect(path: Path, idle_since: float) -> bool:
     if doomed.stat().st_mtime >= idle_since:
         with contextlib.suppress(FileExistsError):
             os.link(doomed, path)  # never replaces a fresh copy written meanwhile
-        os.unlink(doomed)
+        _fsync_dir(path.parent)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(doomed)
         return False
-    os.unlink(doomed)
+    try:
+        os.unlink(doomed)
+    except FileNotFoundError:
+        return False  # another collector's leftover sweep put it back meanwhile
     return True
+
+
+def _put_back_aside(path: Path) -> bool:
+    """Restore a block left renamed aside (``<id>.gc-*``); True if one was."""
+    for aside in path.parent.glob(path.name + GC_MARK + "*"):
+        with contextlib.suppress(FileExistsError, FileNotFoundError):
+            os.link(aside, path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+        _fsync_dir(path.parent)
+        return path.exists()
+    return False
 
 
 def _shard_dirs(folder: Path) -> list[Path]:

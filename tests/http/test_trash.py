@@ -117,3 +117,26 @@ def test_trash_bad_requests(server: Server) -> None:
         assert ca.post("/trash/purge", json={"ids": [1], "all": True}).status_code == 400
         assert ca.post("/trash/purge", json={"ids": [entry["id"], 999999]}).status_code == 404
         assert len(ca.get("/trash").json()["entries"]) == 1, "a refused purge purges nothing"
+
+
+def test_a_file_deleted_before_its_folder_is_its_own_entry(server: Server) -> None:
+    _, token = server.add_user()
+    with server.client(token) as c:
+        put(c, "/a/b/f.txt", b"f" * 1000)
+        put(c, "/a/g.txt", b"g" * 10)
+        put(c, "/a/h.txt", b"h" * 5)
+        c.post("/files/delete", json={"path": "/a/b/f.txt"})
+        c.post("/files/delete", json={"path": "/a/g.txt"})
+        c.post("/files/delete", json={"path": "/a"})
+        entries = {e["path"]: e["size"] for e in c.get("/trash").json()["entries"]}
+        # three deletes, three entries; the folder counts only what it still held
+        assert entries == {"/a": 5, "/a/g.txt": 10, "/a/b/f.txt": 1000}
+        assert sum(entries.values()) == c.get("/me").json()["used_bytes"] == 1015
+        a = next(e for e in c.get("/trash").json()["entries"] if e["path"] == "/a")
+        c.post("/trash/restore", json={"id": a["id"]})
+        assert c.get("/files/metadata", params={"path": "/a/g.txt"}).status_code == 404
+        assert content(c, "/a/h.txt") == b"h" * 5
+        assert {e["path"] for e in c.get("/trash").json()["entries"]} == {"/a/g.txt",
+                                                                           "/a/b/f.txt"}
+        assert c.post("/trash/purge", json={"all": True}).json() == {"files": 2, "bytes": 1010}
+        assert c.get("/me").json()["used_bytes"] == 5

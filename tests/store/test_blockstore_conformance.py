@@ -368,3 +368,20 @@ async def test_faulty_corrupt_get_flips_one_byte_once() -> None:
     assert len(bad) == len(sealed)
     assert sum(a != b for a, b in zip(bad, sealed, strict=True)) == 1
     assert await store.get(bid) == sealed  # only the returned copy was damaged
+
+
+async def test_local_block_set_aside_by_a_killed_collector_comes_back(tmp_path: Path) -> None:
+    """A collector killed between its rename and its check must not lose the block."""
+    store = LocalBlockStore(tmp_path)
+    bid, sealed = sample(21)
+    await store.put(bid, sealed)
+    final = store.path_of(bid)
+    aside = final.with_name(final.name + ".gc-dead")
+    os.rename(final, aside)  # what the killed collector left
+    assert await store.get(bid) == sealed, "a read puts it back"
+    assert not aside.exists()
+    os.rename(final, aside)
+    old = time.time() - 7200
+    os.utime(aside, (old, old))
+    await store.remove_leftovers(time.time() - 3600)
+    assert await store.get(bid) == sealed, "the leftover sweep puts it back, never deletes it"

@@ -19,18 +19,19 @@ class TrashEntry(msgspec.Struct, frozen=True):
     size: int
 
 
+# Every trashed node is a trash entry: each delete makes one.  A file deleted
+# on its own and later the folder that held it are two entries; the folder's
+# size leaves out what lies in entries of their own, so nothing counts twice.
 _ENTRY = (
     "SELECT n.id, n.kind, coalesce(n.trashed_path, n.name), n.name, n.parent_id, n.trashed_at,"
     " u.name,"
     " (WITH RECURSIVE t(id) AS (SELECT n.id UNION ALL"
-    "   SELECT c.id FROM nodes c JOIN t ON c.parent_id = t.id)"
+    "   SELECT c.id FROM nodes c JOIN t ON c.parent_id = t.id WHERE c.trashed_at IS NULL)"
     "  SELECT coalesce(sum(r.size), 0) FROM t JOIN nodes m ON m.id = t.id"
     "  JOIN revisions r ON r.node_id = m.id AND r.rev = m.current_rev)"
     " FROM nodes n LEFT JOIN users u ON u.id = n.trashed_by"
-    " LEFT JOIN nodes p ON p.id = n.parent_id"
 )
-# A trash entry is a trashed node whose parent is not trashed itself.
-_IS_ENTRY = "n.trashed_at IS NOT NULL AND (p.id IS NULL OR p.trashed_at IS NULL)"
+_IS_ENTRY = "n.trashed_at IS NOT NULL"
 
 
 async def mark_trashed(
@@ -61,7 +62,7 @@ async def entry(conn: aiosqlite.Connection, owner_id: int, node_id: int) -> Tras
 async def expired(conn: aiosqlite.Connection, before: int, limit: int) -> list[tuple[int, int]]:
     """(owner_id, node_id) of trash entries deleted before *before*."""
     async with conn.execute(
-        "SELECT n.owner_id, n.id FROM nodes n LEFT JOIN nodes p ON p.id = n.parent_id"
+        "SELECT n.owner_id, n.id FROM nodes n"
         f" WHERE n.trashed_at < ? AND {_IS_ENTRY} ORDER BY n.trashed_at LIMIT ?",
         (before, limit),
     ) as cur:
@@ -77,7 +78,8 @@ async def untrash(conn: aiosqlite.Connection, node_id: int, parent_id: int, name
 
 
 async def purge(conn: aiosqlite.Connection, node_ids: Sequence[int]) -> tuple[int, int]:
-    """Delete trash entries and everything under them, for good.
+    """Delete trash entries and everything under them (entries of their own
+    inside a purged folder included), for good.
 
     Returns (files deleted, bytes of their current revisions), the latter for
     the owner's usage.  Revisions and their block lists go with the nodes
