@@ -33,7 +33,7 @@ from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import BlockCodec
 
 #: how many sealed-but-not-yet-durable blocks one ingest keeps in flight
-INFLIGHT_BLOCKS = 8
+INFLIGHT_BLOCKS = 6
 #: gather this much input before handing it to the chunker's worker thread
 BATCH_BYTES = 1024 * 1024
 #: an upload being pinned pins new blocks at least this often (seconds)
