@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-#: ids per ``IN (...)`` list (SQLite's default limit of variables is 32766)
-_IN_BATCH = 500
+from selfdrive.store.meta.batching import in_batches
+
 #: deeper than any real tree; stops a walk up a (damaged) cycle of parents
 _MAX_DEPTH = 10_000
 
@@ -76,9 +76,7 @@ async def still_wanted(conn: aiosqlite.Connection, ids: Sequence[bytes]) -> set[
     """Which of *ids* still have a block row or are still listed by a revision
     (a block that has neither was collected while fsck ran)."""
     found: set[bytes] = set()
-    for start in range(0, len(ids), _IN_BATCH):
-        batch = list(ids[start : start + _IN_BATCH])
-        marks = ",".join("?" * len(batch))
+    for batch, marks in in_batches(ids):
         async with conn.execute(
             f"SELECT id FROM blocks WHERE id IN ({marks}) UNION"
             f" SELECT block_id FROM revision_blocks WHERE block_id IN ({marks})",
@@ -125,9 +123,7 @@ async def revisions_holding(
 ) -> list[tuple[int, bytes]]:
     """(revision id, block id) for every revision that lists one of *ids*."""
     out: list[tuple[int, bytes]] = []
-    for start in range(0, len(ids), _IN_BATCH):
-        batch = list(ids[start : start + _IN_BATCH])
-        marks = ",".join("?" * len(batch))
+    for batch, marks in in_batches(ids):
         async with conn.execute(
             f"SELECT DISTINCT revision_id, block_id FROM revision_blocks"
             f" WHERE block_id IN ({marks}) ORDER BY revision_id",

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import aiosqlite
 
+from selfdrive.store.meta.batching import in_batches
+
 _UNREFERENCED = (
     "NOT EXISTS (SELECT 1 FROM revision_blocks rb WHERE rb.block_id = b.id)"
     " AND NOT EXISTS (SELECT 1 FROM upload_blocks ub WHERE ub.block_id = b.id)"
@@ -100,9 +102,7 @@ async def take_collectable(
 async def known_block_ids(conn: aiosqlite.Connection, ids: Sequence[bytes]) -> set[bytes]:
     """Which of *ids* have a block row, or are pinned by an unfinished upload."""
     found: set[bytes] = set()
-    for start in range(0, len(ids), 500):
-        batch = list(ids[start : start + 500])
-        marks = ",".join("?" * len(batch))
+    for batch, marks in in_batches(ids):
         async with conn.execute(
             f"SELECT id FROM blocks WHERE id IN ({marks}) UNION"
             f" SELECT block_id FROM upload_blocks WHERE block_id IN ({marks})",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import aiosqlite
 
 from selfdrive.store.content import BlockRef, Extent
+from selfdrive.store.meta.batching import in_batches
 from selfdrive.store.meta.records import Node, Revision
 
 _NODE_COLS = (
@@ -258,9 +259,7 @@ async def blocks_known_to(
     """Which of *ids* the user can already read: held by one of their files
     (any revision, trash included) or sent by them with PUT /blocks."""
     known: set[bytes] = set()
-    for start in range(0, len(ids), 500):
-        batch = list(ids[start : start + 500])
-        marks = ",".join("?" * len(batch))
+    for batch, marks in in_batches(ids):
         async with conn.execute(
             f"SELECT block_id FROM uploaded_blocks WHERE user_id = ? AND block_id IN ({marks})"
             " UNION"
@@ -275,9 +274,7 @@ async def blocks_known_to(
 
 async def block_sizes(conn: aiosqlite.Connection, ids: Sequence[bytes]) -> dict[bytes, int]:
     out: dict[bytes, int] = {}
-    for start in range(0, len(ids), 500):
-        batch = list(ids[start : start + 500])
-        marks = ",".join("?" * len(batch))
+    for batch, marks in in_batches(ids):
         async with conn.execute(f"SELECT id, size FROM blocks WHERE id IN ({marks})", batch) as cur:
             out.update((bytes(row[0]), int(row[1])) for row in await cur.fetchall())
     return out
