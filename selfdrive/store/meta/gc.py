@@ -112,13 +112,6 @@ async def known_block_ids(conn: aiosqlite.Connection, ids: Sequence[bytes]) -> s
     return found
 
 
-async def block_stats(conn: aiosqlite.Connection) -> tuple[int, int]:
-    async with conn.execute("SELECT count(*), coalesce(sum(stored_size), 0) FROM blocks") as cur:
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
-
-
 # -- retention -----------------------------------------------------------------------------
 
 

@@ -100,17 +100,6 @@ async def rename_node(
     )
 
 
-async def is_ancestor(conn: aiosqlite.Connection, ancestor_id: int, node_id: int) -> bool:
-    """True if *ancestor_id* is *node_id* or one of its parents."""
-    async with conn.execute(
-        "WITH RECURSIVE up(id) AS (SELECT ? UNION ALL"
-        " SELECT n.parent_id FROM nodes n JOIN up ON n.id = up.id WHERE n.parent_id IS NOT NULL)"
-        " SELECT 1 FROM up WHERE id = ? LIMIT 1",
-        (node_id, ancestor_id),
-    ) as cur:
-        return await cur.fetchone() is not None
-
-
 async def subtree(conn: aiosqlite.Connection, node_id: int) -> list[tuple[Node, str]]:
     """Every live node under *node_id* (itself first), each with its path relative to it."""
     async with conn.execute(

@@ -61,10 +61,6 @@ async def insert_user(
     return user_id
 
 
-async def set_password_hash(conn: aiosqlite.Connection, user_id: int, password_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
-
-
 async def add_usage(conn: aiosqlite.Connection, user_id: int, delta: int) -> None:
     await conn.execute(
         "UPDATE users SET used_bytes = max(used_bytes + ?, 0) WHERE id = ?", (delta, user_id)
