@@ -58,6 +58,10 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     default_quota_bytes: int = 10 * GB
     #: largest JSON request body
     max_json_bytes: int = 8 * 1024 * 1024
+    #: unfinished resumable uploads one user may have at once
+    max_open_uploads: int = 20
+    #: staged tails (bytes after the last block boundary) one user's unfinished uploads may hold
+    max_staging_bytes: int = 256 * 1024 * 1024
 
 
 class MaintenanceConfig(msgspec.Struct, forbid_unknown_fields=True):

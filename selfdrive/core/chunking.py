@@ -61,6 +61,22 @@ class StreamChunker:
     def finish(self) -> list[memoryview]:
         return self._cut(final=True)
 
+    def flush(self) -> list[memoryview]:
+        """Every chunk that is certain now, however little input is pending:
+        afterwards `pending` is less than one chunk (MAX_SIZE at most)."""
+        return self._cut(final=False)
+
+    def take_pending(self) -> bytes:
+        """The input not yet cut into chunks, which the chunker then forgets.
+
+        Feeding it to a fresh chunker, then what follows, gives the same chunks
+        as if this chunker had gone on: a cut depends only on the bytes since
+        the previous cut.  Resumable uploads keep it between pieces.
+        """
+        rest = b"".join(self._pieces)
+        self._pieces, self._pending = [], 0
+        return rest
+
     def _cut(self, *, final: bool) -> list[memoryview]:
         if not self._pending:
             return []

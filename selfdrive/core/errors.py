@@ -15,6 +15,11 @@
     +-- NotAFolder                 not_a_folder
     +-- NotAFile                   not_a_file
     +-- RevisionConflict           conflict
+    +-- OffsetMismatch             offset_mismatch     (carries the offset)
+    +-- UploadBusy                 upload_busy
+    +-- ChecksumMismatch           checksum_mismatch
+    +-- UnsupportedMediaType       unsupported_media_type
+    +-- TooManyUploads             too_many_uploads
     +-- MissingBlocks              missing_blocks      (carries the ids)
     +-- PayloadTooLarge            payload_too_large
     +-- QuotaExceeded              quota_exceeded
@@ -96,6 +101,34 @@ class NotAFile(SelfdriveError):
 
 class RevisionConflict(SelfdriveError):
     code = "conflict"
+
+
+class OffsetMismatch(SelfdriveError):
+    """A resumable upload's PATCH does not start where the upload stands."""
+
+    code = "offset_mismatch"
+
+
+class UploadBusy(SelfdriveError):
+    """Another request is writing this resumable upload right now."""
+
+    code = "upload_busy"
+
+
+class ChecksumMismatch(SelfdriveError):
+    """A PATCH's bytes do not match its Upload-Checksum; they were discarded."""
+
+    code = "checksum_mismatch"
+
+
+class UnsupportedMediaType(SelfdriveError):
+    code = "unsupported_media_type"
+
+
+class TooManyUploads(SelfdriveError):
+    """The user has as many unfinished resumable uploads as allowed."""
+
+    code = "too_many_uploads"
 
 
 class MissingBlocks(SelfdriveError):

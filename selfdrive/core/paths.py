@@ -9,6 +9,7 @@ is the same file.  Names are case-sensitive.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 from selfdrive.core.errors import InvalidPath
 
@@ -70,6 +71,11 @@ def parent_and_name(path: str) -> tuple[str, str]:
     if not parts:
         raise InvalidPath("the root folder has no name")
     return "/" + "/".join(parts[:-1]), parts[-1]
+
+
+def join_parts(parts: Sequence[str]) -> str:
+    """The path of split_path's result: ``["a", "b"]`` -> ``/a/b``, ``[]`` -> ``/``."""
+    return "/" + "/".join(parts)
 
 
 def join(parent: str, name: str) -> str:

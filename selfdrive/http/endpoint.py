@@ -67,7 +67,7 @@ class Endpoint:
         runtime: Runtime = request.app.state.runtime
         who = ANONYMOUS if self.public else await authenticate(request, runtime)
         query = _decode_query(request, self.query) if self.query else None
-        body = await _decode_body(request, self.body, runtime) if self.body else None
+        body = await decode_body(request, self.body, runtime) if self.body else None
         call: Call[Any, Any] = Call(request, runtime, who, query, body)
         result: object = await self.handler(call)
         if isinstance(result, Response):
@@ -100,7 +100,7 @@ def _decode_query(request: Request, kind: type[Q]) -> Q:
         raise BadRequest(f"bad query string: {exc}") from None
 
 
-async def _decode_body(request: Request, kind: type[B], runtime: Runtime) -> B:
+async def decode_body(request: Request, kind: type[B], runtime: Runtime) -> B:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype != "application/json":
         raise BadRequest("this call takes a JSON body (Content-Type: application/json)")

@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from selfdrive.core import paths
 from selfdrive.core.errors import BadRequest
-from selfdrive.http import download
-from selfdrive.http.endpoint import Call
+from selfdrive.http import download, tus
+from selfdrive.http.endpoint import Call, decode_body
 from selfdrive.http.multipart import MultipartReader, boundary_of
 from selfdrive.http.schemas import (
     ContentQuery,
@@ -22,6 +22,7 @@ from selfdrive.http.schemas import (
     PathQuery,
     PinRequest,
     RestoreRequest,
+    ResumableRequest,
     RevisionList,
     RevisionOut,
     RevisionsQuery,
@@ -54,24 +55,27 @@ async def put_content(call: Call[UploadQuery, None]) -> EntryOut:
     return EntryOut.of(entry)
 
 
-async def post_upload(call: Call[UploadTypeQuery, None]) -> UploadResult:
-    """One shape for every uploadType: the entries stored (one for media)."""
+async def post_upload(call: Call[UploadTypeQuery, None]) -> UploadResult | Response:
+    """media and multipart answer the entries stored (one for media); resumable
+    answers 201 with the Location of a tus upload to PATCH (selfdrive/http/tus.py)."""
     q = call.query
+    if q.uploadType == "resumable":
+        body = await decode_body(call.request, ResumableRequest, call.runtime)
+        return await tus.start_resumable(Call(call.request, call.runtime, call.who, None, body))
+    if q.path is None:
+        raise BadRequest(f"uploadType={q.uploadType} needs the path parameter")
     if q.uploadType == "media":
         entry = await call.runtime.files.upload(
             call.who, q.path, call.request.stream(), base_rev=q.base_rev, mtime=q.mtime,
             content_length=_content_length(call.request),
         )
         return UploadResult(entries=[EntryOut.of(entry)])
-    if q.uploadType == "multipart":
-        return await _multipart(call)
-    raise BadRequest("uploadType=resumable is not available yet; use media or multipart",
-                     upload_type="resumable")
+    return await _multipart(call, q.path)
 
 
-async def _multipart(call: Call[UploadTypeQuery, None]) -> UploadResult:
+async def _multipart(call: Call[UploadTypeQuery, None], path: str) -> UploadResult:
     """Every file part of a form post, stored in the folder named by ``path``."""
-    folder = paths.normalize_path(call.query.path)
+    folder = paths.normalize_path(path)
     boundary = boundary_of(call.request.headers.get("content-type", ""))
     reader = MultipartReader(call.request.stream(), boundary)
     stored: list[EntryOut] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfdrive.http import account, blocks, files
+from selfdrive.http import account, blocks, files, tus
 from selfdrive.http import schemas as s
 from selfdrive.http.endpoint import Endpoint as E
 
@@ -35,6 +35,13 @@ API: list[E] = [
     E("POST", "/blocks/missing", blocks.post_missing, "Which blocks must I send?", body=s.MissingRequest, response=s.MissingResult),
     E("PUT", "/blocks/{block_id}", blocks.put_block, "Send one block (raw or zstd)", raw_body=OCTETS, response=s.BlockOut, status=201),
     E("GET", "/blocks/{block_id}", blocks.get_block, "Fetch one block (zstd if accepted)", raw_response=OCTETS),
+    E("OPTIONS", "/uploads", tus.options, "tus: what this server supports", status=204, public=True),
+    E("POST", "/uploads", tus.create, "tus: create a resumable upload (creation, creation-with-upload)", raw_body=tus.OFFSET_OCTETS, status=201),
+    E("HEAD", "/uploads/{token}", tus.head, "tus: how many bytes the server holds", status=200),
+    E("PATCH", "/uploads/{token}", tus.patch, "tus: append bytes at Upload-Offset", raw_body=tus.OFFSET_OCTETS, status=204),
+    E("DELETE", "/uploads/{token}", tus.delete, "tus: cancel an upload (termination)", status=204),
+    E("GET", "/uploads/{token}", tus.get, "A resumable upload's state, as JSON", response=s.UploadOut),
+    E("POST", "/uploads/{token}", tus.override, "tus: PATCH, DELETE or HEAD via X-HTTP-Method-Override", raw_body=tus.OFFSET_OCTETS),
 ]  # fmt: skip
 
 ROOT: list[E] = [

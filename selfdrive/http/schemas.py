@@ -246,9 +246,38 @@ class UploadQuery(Struct, forbid_unknown_fields=True):
 
 class UploadTypeQuery(Struct, forbid_unknown_fields=True):
     uploadType: Literal["media", "multipart", "resumable"]
-    path: str
+    #: the file (media) or folder (multipart); resumable takes it in the JSON body
+    path: str | None = None
     base_rev: Annotated[int, Meta(ge=0)] | None = None
     mtime: Millis | None = None
+
+
+class ResumableRequest(Struct, forbid_unknown_fields=True):
+    """Start a resumable upload (then PATCH the returned upload_url, tus 1.0)."""
+
+    path: str
+    size: Annotated[int, Meta(ge=0)]
+    #: the revision this upload replaces (0: expect no file); checked at completion
+    base_rev: Annotated[int, Meta(ge=0)] | None = None
+    mtime: Millis | None = None
+
+
+class UploadOut(Struct):
+    """A resumable upload."""
+
+    upload_url: str
+    path: str
+    length: int
+    #: bytes the server holds durably; PATCH from here
+    offset: int
+    #: an unfinished upload is removed at this time unless more bytes arrive
+    expires: Millis
+    done: bool
+    #: where the file was committed: `path`, or a conflict copy beside it
+    committed_path: str | None = None
+    rev: int | None = None
+    #: true if the file had changed since base_rev and a conflict copy was made
+    conflict: bool = False
 
 
 class RevisionsQuery(Struct, forbid_unknown_fields=True):

@@ -14,7 +14,7 @@ again inside the commit transaction, which is the one that counts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiosqlite
@@ -44,6 +44,9 @@ from selfdrive.store.meta.db import Database
 from selfdrive.store.meta.records import Node, Revision, User
 
 MAX_REVISIONS_PAGE = 1000
+
+#: work done inside a commit's transaction: (connection, path, new rev)
+InTransaction = Callable[[aiosqlite.Connection, str, int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ class FileService:
                 expected_bytes=content_length, too_large=too_large, pin=pin,
                 pin_after_s=self.limits.pin_after_s,
             )
-            return await self._commit(
+            return await self.commit(
                 who, parts, ingested.blocks, ingested.size, ingested.content_hash, base_rev,
                 mtime, upload_id=upload_id,
             )
@@ -231,7 +234,7 @@ class FileService:
             raise BadRequest(f"the blocks add up to {total} bytes, not {size}")
         # These blocks all have rows already (known_to found them through rows).
         refs = [BlockRef(b, sizes[b], 0, new=False) for b in block_ids]
-        return await self._commit(who, parts, refs, size, content_hash(block_ids), base_rev, mtime)
+        return await self.commit(who, parts, refs, size, content_hash(block_ids), base_rev, mtime)
 
     def _check_size(self, size: int, room: int) -> None:
         if size > self.limits.max_file_bytes:
@@ -291,11 +294,17 @@ class FileService:
             folder = new
         return folder
 
-    async def _commit(
+    async def commit(
         self, who: Principal, parts: list[str], refs: Sequence[BlockRef], size: int,
         digest: bytes, base_rev: int | None, mtime: int | None, *, upload_id: int | None = None,
-        expect_node_id: int | None = None,
+        expect_node_id: int | None = None, in_transaction: InTransaction | None = None,
     ) -> Entry:
+        """Record durable blocks as the newest revision of *parts*, in one transaction.
+
+        *upload_id* is the streamed upload whose pins the revision replaces;
+        *in_transaction* runs inside the same transaction, after the revision
+        is written (a resumable upload marks itself done there).
+        """
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             user = await self._user(conn, who)
@@ -327,6 +336,8 @@ class FileService:
                 conn, user_id=user.id, node_id=node_id, op="modify" if existing else "add",
                 kind="file", path=_path(parts), rev=rev, now=now, device_id=who.device_id,
             )
+            if in_transaction is not None:
+                await in_transaction(conn, _path(parts), rev)
             node = await tree.node_by_id(conn, node_id)
         assert node is not None
         return Entry(_path(parts), node)
@@ -344,7 +355,7 @@ class FileService:
         refs = [BlockRef(e.id, e.size, 0, new=False) for e in extents]
         # base_rev and the node id pin the file to what was just read: a write,
         # move or delete in between wins (409), never another file.
-        return await self._commit(
+        return await self.commit(
             who, paths.split_path(path), refs, old.size, old.content_hash,
             entry.node.current_rev, None, expect_node_id=entry.node.id,
         )
@@ -460,5 +471,4 @@ class FileService:
         return entry
 
 
-def _path(parts: Sequence[str]) -> str:
-    return "/" + "/".join(parts)
+_path = paths.join_parts

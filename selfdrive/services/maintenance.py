@@ -10,6 +10,8 @@ Garbage collection (docs/storage.md, "Garbage collection", states the rule):
    which keeps a file touched within the grace period (a dedup at that moment).
 4. *Orphans*: block files with no row (a crash between a block write and its
    pin) are collected once idle for the grace period; temp files too.
+5. *Staging*: the staged tails of resumable uploads that are gone (expired,
+   cancelled, done) are deleted; stale generations once idle.
 
 Every step works in bounded batches, so it can run while uploads and commits
 go on, and is safe to run from another process (`selfdrive gc`).
@@ -26,7 +28,9 @@ from selfdrive.services import retention
 from selfdrive.services.trash import TrashService
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.meta import gc as q
+from selfdrive.store.meta import uploads as uploadq
 from selfdrive.store.meta.db import Database
+from selfdrive.store.staging import Staging
 
 log = logging.getLogger("selfdrive.maintenance")
 BATCH = 500
@@ -52,6 +56,8 @@ class Report:
     orphan_bytes_freed: int = 0
     blocks_kept_busy: int = 0
     leftovers_removed: int = 0
+    staging_files_freed: int = 0
+    staging_bytes_freed: int = 0
 
     def summary(self) -> str:
         return (
@@ -65,10 +71,11 @@ class Report:
 class Maintenance:
     def __init__(
         self, db: Database, blocks: BlockStore, trash: TrashService, clock: Clock,
-        settings: Settings,
+        settings: Settings, staging: Staging | None = None,
     ) -> None:
         self.db = db
         self.blocks = blocks
+        self.staging = staging
         self.trash = trash
         self.clock = clock
         self.settings = settings
@@ -135,6 +142,18 @@ class Maintenance:
                 break
         await self._sweep_orphans(report, idle_since)
         report.leftovers_removed = await self.blocks.remove_leftovers(idle_since)
+        await self._sweep_staging(report)
+
+    async def _sweep_staging(self, report: Report) -> None:
+        """Free the staged tails of uploads that expired, ended or moved on."""
+        if self.staging is None:
+            return
+        listed = await self.staging.listing()  # before the query: see Staging.collect
+        async with self.db.read() as conn:
+            live, known = await uploadq.staging_refs(conn)
+        report.staging_files_freed, report.staging_bytes_freed = await self.staging.collect(
+            listed, live, known, self.settings.gc_grace_ms / 1000
+        )
 
     async def _sweep_orphans(self, report: Report, idle_since: float) -> None:
         batch: list[tuple[bytes, int]] = []

@@ -20,12 +20,14 @@ from selfdrive.services.files import FileService, Limits
 from selfdrive.services.fsck import FsckService
 from selfdrive.services.maintenance import Maintenance, Settings
 from selfdrive.services.trash import TrashService
+from selfdrive.services.uploads import UploadLimits, UploadService
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import CIPHER_NAMES, BlockCodec
 from selfdrive.store.content import ContentStore
 from selfdrive.store.keys import cpu_has_aes, load_keyring
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.meta.db import Database, migrate
+from selfdrive.store.staging import Staging
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Runtime:
     trash: TrashService
     maintenance: Maintenance
     fsck: FsckService
+    uploads: UploadService
 
     async def close(self) -> None:
         await self.db.close()
@@ -85,6 +88,15 @@ async def open_runtime(
     )
     files = FileService(db, content, clock, limits)
     trash = TrashService(db, files, clock)
+    staging = Staging(data / "staging", codec)
+    uploads = UploadService(
+        db, files, content, staging, clock,
+        UploadLimits(
+            max_bytes=config.limits.max_file_bytes, expiry_ms=m.upload_expiry_s * 1000,
+            max_open=config.limits.max_open_uploads,
+            max_staging_bytes=config.limits.max_staging_bytes,
+        ),
+    )
     settings = Settings(
         interval_s=m.interval_s, gc_grace_ms=m.gc_grace_s * 1000,
         trash_retention_ms=m.trash_retention_s * 1000,
@@ -97,8 +109,8 @@ async def open_runtime(
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
         auth=AuthService(db, clock), files=files, blocks=BlockService(db, content, clock),
-        trash=trash, maintenance=Maintenance(db, store, trash, clock, settings),
-        fsck=FsckService(db, content),
+        trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging),
+        fsck=FsckService(db, content), uploads=uploads,
     )
 
 

@@ -36,8 +36,9 @@ from selfdrive.store.codec import BlockCodec
 INFLIGHT_BLOCKS = 6
 #: gather this much input before handing it to the chunker's worker thread
 BATCH_BYTES = 1024 * 1024
-#: an upload being pinned pins new blocks at least this often (seconds)
-PIN_EVERY_S = 5.0
+#: an upload being pinned pins new blocks at most this often (seconds), so
+#: that pins come in batches; a durable block waits at most this long
+PIN_MIN_S = 1.0
 #: bytes of network reads queued between the receiver and the chunker
 QUEUE_BYTES = 8 * 1024 * 1024
 
@@ -58,8 +59,11 @@ Pin = Callable[[list[BlockRef]], Awaitable[None]]
 @dataclass(frozen=True)
 class Ingested:
     blocks: list[BlockRef]
+    #: bytes read from the stream (a prefix not included)
     size: int
     content_hash: bytes
+    #: with ``final=False``: the bytes after the last block boundary, not stored
+    tail: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class ContentStore:
         too_large: type[Exception] = PayloadTooLarge,
         pin: Pin | None = None,
         pin_after_s: float = 0.0,
+        prefix: bytes = b"",
+        final: bool = True,
     ) -> Ingested:
         """Chunk, seal and store a stream; return its blocks once all are durable.
 
@@ -120,15 +126,21 @@ class ContentStore:
         error the blocks already written stay as unreferenced blocks, for the
         garbage collector; nothing refers to them.
 
-        *pin*, if given, is called with blocks as they become durable (in
-        batches, one call at a time), starting *pin_after_s* seconds after the
-        ingest began and then at least every PIN_EVERY_S, so that the caller
-        can protect the blocks of a long upload from garbage collection until
-        it commits.  Blocks younger than that need no pin: the GC grace period
-        (far longer) protects them.
+        *pin*, if given, is called with blocks as they become durable, in
+        stream order (each call continues where the previous one stopped, one
+        call at a time), starting *pin_after_s* seconds after the ingest began
+        and then at most once per PIN_MIN_S, so that the caller can protect
+        the blocks of a long upload from garbage collection until it commits,
+        or record a resumable upload's progress.  Blocks younger than that
+        need no pin: the GC grace period (far longer) protects them.
+
+        Resumable uploads continue a content in pieces: *prefix* (the tail
+        left by the previous piece) is chunked before the stream, and with
+        ``final=False`` the bytes after the last certain block boundary are
+        not stored but returned as `Ingested.tail`.
         """
-        job = _Ingest(self, max_bytes, expected_bytes, too_large, pin, pin_after_s)
-        return await job.run(stream)
+        job = _Ingest(self, max_bytes, expected_bytes, too_large, pin, pin_after_s, final)
+        return await job.run(stream, prefix)
 
     async def read_block(self, block_id: bytes) -> bytes:
         """The verified plaintext of one block (CorruptBlock if it fails)."""
@@ -173,14 +185,18 @@ class _Ingest:
 
     def __init__(
         self, content: ContentStore, max_bytes: int | None, expected_bytes: int | None,
-        too_large: type[Exception], pin: Pin | None, pin_after_s: float,
+        too_large: type[Exception], pin: Pin | None, pin_after_s: float, final: bool,
     ) -> None:
         self.pin_after_s = pin_after_s
         self.content = content
         self.pin = pin
-        self.unpinned: list[BlockRef] = []
+        self.final = final
+        self.tail = b""
+        #: stores[:pinned] have been handed to pin
+        self.pinned = 0
         self.to_pin = asyncio.Event()
         self.stopping = False
+        self.stopped = asyncio.Event()
         self.max_bytes = max_bytes
         self.expected_bytes = expected_bytes
         self.too_large = too_large
@@ -194,7 +210,10 @@ class _Ingest:
         self.slots = asyncio.Semaphore(INFLIGHT_BLOCKS)
         self.failure: BaseException | None = None
 
-    async def run(self, stream: AsyncIterator[bytes]) -> Ingested:
+    async def run(self, stream: AsyncIterator[bytes], prefix: bytes) -> Ingested:
+        if prefix:
+            self.queued += len(prefix)
+            self.queue.put_nowait(prefix)
         pinner = asyncio.ensure_future(self._pin_loop())
         try:
             try:
@@ -206,6 +225,7 @@ class _Ingest:
             refs = list(await asyncio.gather(*self.stores))
             # The caller commits right away; blocks not pinned yet are young.
             self.stopping = True
+            self.stopped.set()
             self.to_pin.set()
             await pinner  # lets a pin in progress finish: a cancelled one would lose its batch
         except BaseException:
@@ -214,7 +234,10 @@ class _Ingest:
                 task.cancel()
             await asyncio.gather(pinner, *self.stores, return_exceptions=True)
             raise
-        return Ingested(blocks=refs, size=self.total, content_hash=content_hash(r.id for r in refs))
+        return Ingested(
+            blocks=refs, size=self.total, content_hash=content_hash(r.id for r in refs),
+            tail=self.tail,
+        )
 
     async def _receive(self, stream: AsyncIterator[bytes]) -> None:
         async for piece in stream:
@@ -256,8 +279,11 @@ class _Ingest:
                 out: list[memoryview] = []
                 for piece in batch:
                     out += self.chunker.feed(piece)
-                if final:
+                if final and self.final:
                     out += self.chunker.finish()
+                elif final:
+                    out += self.chunker.flush()
+                    self.tail = self.chunker.take_pending()
                 # Hashing here, in the thread that already holds the chunks,
                 # saves one thread hand-off per block.
                 return [(chunk, hash_block(chunk)) for chunk in out]
@@ -270,33 +296,37 @@ class _Ingest:
                 self.stores.append(asyncio.ensure_future(self._store(chunk, block_id)))
 
     async def _pin(self) -> None:
-        if self.pin is not None and self.unpinned:
-            batch, self.unpinned = self.unpinned, []
-            await self.pin(batch)
+        """Hand the blocks made durable since the last pin to *pin*, in order."""
+        start = end = self.pinned
+        while end < len(self.stores) and self.stores[end].done():
+            task = self.stores[end]
+            if task.cancelled() or task.exception() is not None:
+                break
+            end += 1
+        if self.pin is not None and end > start:
+            self.pinned = end
+            await self.pin([t.result() for t in self.stores[start:end]])
 
     async def _pin_loop(self) -> None:
         """Pin blocks once the upload has run for pin_after_s, then as they
-        become durable and at least every PIN_EVERY_S, even if the stream
-        stalls; one pin at a time, so blocks stored meanwhile go in the next."""
+        become durable, at most once per PIN_MIN_S (one pin at a time, so
+        blocks stored meanwhile go in the next)."""
         if self.pin is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped(), self.pin_after_s)
-        while not self.stopping:
-            await self._pin()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.to_pin.wait(), PIN_EVERY_S)
-            self.to_pin.clear()
-
-    async def _stopped(self) -> None:
+            await asyncio.wait_for(self.stopped.wait(), self.pin_after_s)
         while not self.stopping:
             await self.to_pin.wait()
+            if self.stopping:
+                break
             self.to_pin.clear()
+            await self._pin()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopped.wait(), PIN_MIN_S)
 
     async def _store(self, chunk: memoryview, block_id: bytes) -> BlockRef:
         try:
             ref = await self.content._store_hashed(chunk, block_id)
-            self.unpinned.append(ref)
             self.to_pin.set()
             return ref
         except BaseException as exc:

@@ -65,12 +65,16 @@ def test_every_route_but_token_creation_needs_a_token(server: Server) -> None:
         for method, op in ops.items():
             if "security" not in op:
                 continue
-            url = server.base_url + path.replace("{device_id}", "1").replace("{block_id}", "0" * 64)
+            url = server.base_url + (
+                path.replace("{device_id}", "1").replace("{token}", "x")
+                .replace("{block_id}", "0" * 64)
+            )
             for headers in ({}, {"Authorization": "Bearer sdt_forged"},
                             {"Authorization": "Basic YWRtaW46eA=="}):
                 r = httpx.request(method.upper(), url, headers=headers)
                 assert r.status_code == 401, (method, path, headers, r.text)
-                assert r.json()["error"]["code"] == "unauthenticated"
+                if method != "head":  # HEAD answers carry no body
+                    assert r.json()["error"]["code"] == "unauthenticated"
                 checked += 1
     assert checked >= 3 * 15
 

@@ -13,7 +13,9 @@ PINNED = {
     "incomplete_body": 400, "hash_mismatch": 400, "unauthenticated": 401, "forbidden": 403,
     "not_found": 404, "revision_not_found": 404, "block_not_found": 404,
     "already_exists": 409, "not_a_folder": 409, "not_a_file": 409, "conflict": 409,
-    "missing_blocks": 412, "payload_too_large": 413, "quota_exceeded": 507,
+    "offset_mismatch": 409, "upload_busy": 423, "checksum_mismatch": 460,
+    "unsupported_media_type": 415, "too_many_uploads": 429, "missing_blocks": 412,
+    "payload_too_large": 413, "quota_exceeded": 507,
     "storage_error": 503, "corrupt_block": 500,
 }
 

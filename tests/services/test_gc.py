@@ -20,6 +20,7 @@ from selfdrive.core.blockhash import block_id
 from selfdrive.core.clock import FakeClock, SystemClock
 from selfdrive.services.auth import Principal
 from selfdrive.services.runtime import Runtime, open_runtime
+from selfdrive.store.content import PIN_MIN_S
 
 pytestmark = pytest.mark.anyio
 HOUR = 3600.0
@@ -116,7 +117,7 @@ async def test_an_upload_longer_than_the_grace_period_keeps_its_blocks(
 
     upload = asyncio.ensure_future(runtime.files.upload(who, "/slow.bin", slow_body()))
     await halfway.wait()
-    await asyncio.sleep(0.5)  # let the first blocks become durable and pinned
+    await asyncio.sleep(PIN_MIN_S + 0.5)  # let the first blocks become durable and pinned
     # Make the written blocks look old on disk too, as after a long upload.
     old = time.time() - 3 * HOUR
     for name in _block_files(runtime):

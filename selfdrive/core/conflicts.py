@@ -1,0 +1,49 @@
+"""Names of conflict copies: when two writes to one file meet, neither is lost;
+the one that arrives second is kept beside the first under a name that says
+what happened, as Dropbox and Seafile do::
+
+    report (conflicted copy 2026-11-26 093000 from laptop).txt
+
+The stamp is UTC.  The server uses this for a resumable upload whose base
+revision is outdated by the time its last byte arrives; the sync client uses
+it for edits made on two devices.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+
+from selfdrive.core.paths import MAX_NAME_BYTES
+
+
+def conflict_name(name: str, *, device: str | None, when_ms: int, attempt: int = 1) -> str:
+    """The name of the conflict copy of *name*; *attempt* > 1 when that is taken."""
+    stem, ext = _split_ext(name)
+    stamp = time.strftime("%Y-%m-%d %H%M%S", time.gmtime(when_ms / 1000))
+    label = f"conflicted copy {stamp}"
+    if device:
+        label += f" from {_clean(device)}"
+    if attempt > 1:
+        label += f" {attempt}"
+    suffix = f" ({label}){ext}"
+    room = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    while len(stem.encode("utf-8")) > max(room, 1):
+        stem = stem[:-1]
+    return stem + suffix
+
+
+def _split_ext(name: str) -> tuple[str, str]:
+    dot = name.rfind(".")
+    if dot <= 0 or len(name) - dot > 16:  # ".bashrc", or no extension to speak of
+        return name, ""
+    return name[:dot], name[dot:]
+
+
+def _clean(device: str) -> str:
+    """A device name made safe inside a file name: no slashes, no controls, short."""
+    kept = "".join(
+        ch for ch in device.replace("/", "-").replace("\\", "-")
+        if not unicodedata.category(ch).startswith("C")
+    )
+    return kept.strip()[:40] or "another device"
