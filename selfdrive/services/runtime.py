@@ -46,6 +46,7 @@ class Runtime:
     uploads: UploadService
 
     async def close(self) -> None:
+        await self.uploads.close()
         await self.db.close()
         await self.blockstore.close()
 

@@ -27,6 +27,7 @@ interleaving bytes too.  Terminating an upload cancels its PATCH in progress.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -148,10 +149,19 @@ class Upload:
 
 @dataclass
 class _Active:
-    """A PATCH in progress, which a termination may cancel."""
+    """A PATCH in progress: its worker task, which a termination may cancel,
+    and the read of its body, which a vanished client interrupts."""
 
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     finished: anyio.Event = field(default_factory=anyio.Event)
+    reading: anyio.CancelScope | None = None
+    stopped: bool = False
+
+    def stop_reading(self) -> None:
+        """The client is gone: end the body here, and keep what arrived."""
+        self.stopped = True
+        if self.reading is not None:
+            self.reading.cancel()
 
 
 class UploadService:
@@ -166,6 +176,7 @@ class UploadService:
         self.clock = clock
         self.limits = limits
         self._active: dict[str, _Active] = {}
+        self._workers: set[asyncio.Future[Upload]] = set()
 
     # -- creation and status -----------------------------------------------------------------
 
@@ -261,17 +272,43 @@ class UploadService:
         if token in self._active:
             raise UploadBusy("another request is sending bytes to this upload; try again")
         active = self._active[token] = _Active()
+        # The work runs in its own task: when the client vanishes, the server
+        # cancels the request's task, but what arrived must still be saved.
+        worker = asyncio.ensure_future(
+            self._run(active, who, row, offset, body, content_length, checksum)
+        )
+        self._workers.add(worker)
+        worker.add_done_callback(_forget)
+        worker.add_done_callback(self._workers.discard)
+        try:
+            return await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            active.stop_reading()
+            raise
+
+    async def _run(
+        self, active: _Active, who: Principal, row: ResumableRow, offset: int,
+        body: AsyncIterator[bytes], content_length: int | None, checksum: Checksum | None,
+    ) -> Upload:
         try:
             with active.scope:
-                return await self._patch(who, row, offset, body, content_length, checksum)
+                return await self._patch(
+                    active, who, row, offset, body, content_length, checksum
+                )
             raise NotFound("the upload was cancelled while this request was sending it")
         finally:
-            del self._active[token]
+            del self._active[row.token]
             active.finished.set()
 
+    async def close(self) -> None:
+        """Server shutdown: end every PATCH's body where it is, and save it."""
+        for active in self._active.values():
+            active.stop_reading()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
     async def _patch(
-        self, who: Principal, row: ResumableRow, offset: int, body: AsyncIterator[bytes],
-        content_length: int | None, checksum: Checksum | None,
+        self, active: _Active, who: Principal, row: ResumableRow, offset: int,
+        body: AsyncIterator[bytes], content_length: int | None, checksum: Checksum | None,
     ) -> Upload:
         # Re-read under the busy mark: the row may have moved since the lookup.
         async with self.db.read() as conn:
@@ -305,8 +342,19 @@ class UploadService:
 
         async def pieces() -> AsyncIterator[bytes]:
             nonlocal received, interrupted
+            stream = body.__aiter__()
             try:
-                async for piece in body:
+                while not active.stopped:
+                    with anyio.CancelScope() as reading:
+                        active.reading = reading
+                        try:
+                            piece = await stream.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        finally:
+                            active.reading = None
+                    if reading.cancelled_caught:
+                        break
                     received += len(piece)
                     if received > remaining:
                         raise PayloadTooLarge(
@@ -318,7 +366,7 @@ class UploadService:
                     yield piece
             except IncompleteBody:
                 interrupted = True
-            if content_length is not None and received < content_length:
+            if active.stopped or (content_length is not None and received < content_length):
                 interrupted = True
 
         # Progress: whole blocks become parts as they turn durable (without a
@@ -472,6 +520,13 @@ class UploadService:
         async with self.db.write() as conn:
             await uq.delete(conn, row.upload_id)
         await self.staging.remove(token)
+
+
+def _forget(task: asyncio.Future[Upload]) -> None:
+    """A worker whose request went away: its outcome is in the database; an
+    error is not left unretrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _triples(refs: list[BlockRef]) -> list[tuple[bytes, int, int]]:
