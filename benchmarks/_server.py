@@ -67,8 +67,9 @@ def machine() -> str:
             f"- python {platform.python_version()}, kernel {platform.release()}")
 
 
-def send_body(sock: socket.socket, src: Path) -> bool:
-    """Send *src* in 1 MiB reads; False if the server answered (or closed) before the end.
+def send_body(sock: socket.socket, src: Path, offset: int = 0, length: int | None = None) -> bool:
+    """Send *length* bytes of *src* from *offset* (default: to the end) in 1 MiB reads;
+    False if the server answered (or closed) before the end.
 
     The server may refuse an upload early and then stop reading: a plain sendall() would
     wait for ever, so the socket is non-blocking and watched for a reply while sending.
@@ -79,7 +80,13 @@ def send_body(sock: socket.socket, src: Path) -> bool:
     sock.setblocking(False)
     try:
         with open(src, "rb", buffering=0) as f:
-            while n := f.readinto(buf):
+            f.seek(offset)
+            left = os.fstat(f.fileno()).st_size - offset if length is None else length
+            while left > 0:
+                n = f.readinto(view[: min(IO, left)])
+                if not n:
+                    raise BenchError(f"{src} ends {left} bytes short of what was to be sent")
+                left -= n
                 sent = 0
                 while sent < n:
                     readable, writable, _ = select.select([sock], [sock], [], timeout)
@@ -91,6 +98,12 @@ def send_body(sock: socket.socket, src: Path) -> bool:
     finally:
         sock.settimeout(timeout)
     return True
+
+
+def io_counters(pid: int) -> dict[str, int]:
+    """/proc/<pid>/io of every thread of *pid*: rchar, wchar, read_bytes, write_bytes..."""
+    lines = Path(f"/proc/{pid}/io").read_text().splitlines()
+    return {key: int(value) for key, _, value in (ln.partition(": ") for ln in lines)}
 
 
 class RssSampler:
