@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -28,10 +29,19 @@ def test_uploaded_text_is_nowhere_in_the_data_dir(tmp_path: Path) -> None:
                        files=[("f", ("form.txt", text, "text/plain"))])
             assert r.status_code == 201
             assert c.get("/files/content", params={"path": "/diary.txt"}).content == text
+            # An unfinished resumable upload: its tail waits in staging.
+            r = c.post("/uploads", headers={
+                "Tus-Resumable": "1.0.0", "Upload-Length": str(2 * len(text)),
+                "Upload-Metadata": "path " + base64.b64encode(b"/later.txt").decode()})
+            r = c.patch(r.headers["location"].removeprefix("/api/v1"), content=text, headers={
+                "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream"})
+            assert r.status_code == 204
     finally:
         srv.stop()
     files = _all_bytes(srv.data_dir)
     assert any("blocks" in p.parts for p, _ in files)
+    assert any("staging" in p.parts for p, _ in files)
     for path, data in files:
         for needle in (marker, b"Dear diary", b"tiny private note"):
             assert needle not in data, f"{needle!r} readable in {path}"

@@ -7,6 +7,7 @@ The protocol, stock clients, disconnects and SIGKILL are in tests/http/test_tus.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import os
@@ -321,3 +322,18 @@ async def test_done_uploads_answer_a_repeated_last_patch(
     assert again.done and again.done_rev == 1
     with pytest.raises(OffsetMismatch):
         await runtime.uploads.patch(who, upload.token, 0, _body(b"hello"))
+
+
+async def test_past_the_staging_limit_only_whole_blocks_are_kept(
+    rt: tuple[Runtime, FakeClock, Principal],
+) -> None:
+    runtime, _, who = rt
+    runtime.uploads.limits = dataclasses.replace(runtime.uploads.limits, max_staging_bytes=1000)
+    data = os.urandom(6 * MIB)
+    upload = await runtime.uploads.create(who, "/full.bin", len(data))
+    upload = await runtime.uploads.patch(who, upload.token, 0, _body(data[: 5 * MIB]))
+    assert 0 < upload.offset < 5 * MIB, "the tail was not staged; the offset says so"
+    assert _staging(runtime) == []
+    upload = await runtime.uploads.patch(who, upload.token, upload.offset,
+                                         _body(data[upload.offset :]))
+    assert upload.done and await _read(runtime, who, "/full.bin") == data
