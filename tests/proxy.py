@@ -81,10 +81,11 @@ class FaultyProxy:
         finally:
             for s in (src, dst):
                 try:
-                    if abort:  # a reset, as when a Wi-Fi link dies mid-transfer
+                    if abort:  # a reset, as when a link dies mid-transfer
                         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    else:  # wakes the other pump's recv (close alone would not)
-                        s.shutdown(socket.SHUT_RDWR)
+                        s.shutdown(socket.SHUT_RD)  # wakes the other pump, sends nothing
+                    else:
+                        s.shutdown(socket.SHUT_RDWR)  # close alone would not wake it
                     s.close()
                 except OSError:
                     pass

@@ -32,6 +32,7 @@ import base64
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -75,6 +76,8 @@ CHECKSUMS: dict[str, Callable[[], hashlib._Hash]] = {
     "sha256": hashlib.sha256,
     "sha512": hashlib.sha512,
 }
+#: a PATCH whose client sent nothing for this long gives way to a new one
+TAKEOVER_IDLE_S = 3.0
 #: how many times a completion tries another conflict-copy name
 CONFLICT_ATTEMPTS = 20
 
@@ -156,6 +159,8 @@ class _Active:
     finished: anyio.Event = field(default_factory=anyio.Event)
     reading: anyio.CancelScope | None = None
     stopped: bool = False
+    #: time.monotonic() of the last bytes read
+    last_read: float = field(default_factory=time.monotonic)
 
     def stop_reading(self) -> None:
         """The client is gone: end the body here, and keep what arrived."""
@@ -269,8 +274,17 @@ class UploadService:
         """
         async with self.db.read() as conn:
             row = await self._row(conn, who, token)
-        if token in self._active:
-            raise UploadBusy("another request is sending bytes to this upload; try again")
+        stale = self._active.get(token)
+        if stale is not None:
+            if time.monotonic() - stale.last_read < TAKEOVER_IDLE_S:
+                raise UploadBusy("another request is sending bytes to this upload; try again")
+            # Its client has sent nothing for a while: a connection that died
+            # without a word (a phone that changed networks).  End it where it
+            # is, save what it got, and let this one go on from there.
+            stale.stop_reading()
+            await stale.finished.wait()
+            if token in self._active:
+                raise UploadBusy("another request is sending bytes to this upload; try again")
         active = self._active[token] = _Active()
         # The work runs in its own task: when the client vanishes, the server
         # cancels the request's task, but what arrived must still be saved.
@@ -355,6 +369,7 @@ class UploadService:
                             active.reading = None
                     if reading.cancelled_caught:
                         break
+                    active.last_read = time.monotonic()
                     received += len(piece)
                     if received > remaining:
                         raise PayloadTooLarge(

@@ -34,6 +34,7 @@ from selfdrive.core.errors import (
 )
 from selfdrive.services.auth import Principal
 from selfdrive.services.runtime import Runtime, open_runtime
+from selfdrive.services import uploads as uploads_module
 from selfdrive.services.uploads import Checksum
 from selfdrive.store.meta import uploads as uq
 
@@ -340,3 +341,31 @@ async def test_past_the_staging_limit_only_whole_blocks_are_kept(
     upload = await runtime.uploads.patch(who, upload.token, upload.offset,
                                          _body(data[upload.offset :]))
     assert upload.done and await _read(runtime, who, "/full.bin") == data
+
+
+async def test_a_silent_patch_gives_way_to_a_new_one(
+    rt: tuple[Runtime, FakeClock, Principal], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection that died without a word (a phone changing networks) must
+    not lock the upload until the server's read timeout."""
+    runtime, _, who = rt
+    monkeypatch.setattr(uploads_module, "TAKEOVER_IDLE_S", 0.3)
+    data = os.urandom(3 * MIB)
+    upload = await runtime.uploads.create(who, "/phone.bin", len(data))
+
+    async def dies_silently() -> AsyncIterator[bytes]:
+        yield data[:MIB]
+        await asyncio.Event().wait()
+        yield b""
+
+    stale = asyncio.ensure_future(runtime.uploads.patch(who, upload.token, 0, dies_silently()))
+    await asyncio.sleep(0.1)
+    with pytest.raises(UploadBusy):  # still fresh: the usual answer
+        await runtime.uploads.patch(who, upload.token, 0, _body(data))
+    await asyncio.sleep(0.4)
+    with pytest.raises(OffsetMismatch) as moved:  # took over; the stale one saved its MiB
+        await runtime.uploads.patch(who, upload.token, 0, _body(data))
+    assert moved.value.details["offset"] == MIB
+    assert (await stale).offset == MIB
+    upload = await runtime.uploads.patch(who, upload.token, MIB, _body(data[MIB:]))
+    assert upload.done and await _read(runtime, who, "/phone.bin") == data
