@@ -27,8 +27,9 @@ GIB = 1024**3
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8080
-    #: a connection that sends nothing for this long is closed (slowloris guard)
-    read_timeout_s: float = 60.0
+    #: a connection that sends nothing for this long is closed (slowloris guard);
+    #: keep it above 120 s, the longest long poll (GET /changes/wait)
+    read_timeout_s: float = 130.0
     #: an idle keep-alive connection is closed after this long.  Keep it short:
     #: Hypercorn 0.18 holds a connection the client has closed until this
     #: timer ends (docs/architecture.md, "Known gaps of the stack")
@@ -58,6 +59,9 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     default_quota_bytes: int = 10 * GB
     #: largest JSON request body
     max_json_bytes: int = 8 * 1024 * 1024
+    #: long-poll waiters one server holds at once; past it waits answer at once
+    #: with a backoff hint
+    max_waiters: int = 20_000
     #: unfinished resumable uploads one user may have at once
     max_open_uploads: int = 20
     #: staged tails (bytes after the last block boundary) one user's unfinished uploads may hold
@@ -75,6 +79,8 @@ class MaintenanceConfig(msgspec.Struct, forbid_unknown_fields=True):
     upload_expiry_s: int = 24 * 3600
     #: a block sent with PUT /blocks and never committed is kept this long
     uploaded_block_ttl_s: int = 7 * 24 * 3600
+    #: the change journal keeps this much history; a device offline longer relists
+    journal_retention_s: int = 30 * 24 * 3600
 
 
 class RetentionConfig(msgspec.Struct, forbid_unknown_fields=True):

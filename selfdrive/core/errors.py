@@ -20,6 +20,7 @@
     +-- ChecksumMismatch           checksum_mismatch
     +-- UnsupportedMediaType       unsupported_media_type
     +-- TooManyUploads             too_many_uploads
+    +-- CursorExpired              cursor_expired      (carries the floor)
     +-- MissingBlocks              missing_blocks      (carries the ids)
     +-- PayloadTooLarge            payload_too_large
     +-- QuotaExceeded              quota_exceeded
@@ -129,6 +130,12 @@ class TooManyUploads(SelfdriveError):
     """The user has as many unfinished resumable uploads as allowed."""
 
     code = "too_many_uploads"
+
+
+class CursorExpired(SelfdriveError):
+    """A change-feed cursor older than the journal keeps: relist."""
+
+    code = "cursor_expired"
 
 
 class MissingBlocks(SelfdriveError):

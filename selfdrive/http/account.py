@@ -30,4 +30,4 @@ async def get_me(call: Call[None, None]) -> Me:
 
 async def get_health(call: Call[None, None]) -> Health:
     await call.runtime.auth.count_users()  # the database answers
-    return Health(status="ok")
+    return Health(status="ok", long_poll_waiters=call.runtime.changes.waiting)

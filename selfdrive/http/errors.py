@@ -42,6 +42,7 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.ChecksumMismatch: 460,
     e.UnsupportedMediaType: 415,
     e.TooManyUploads: 429,
+    e.CursorExpired: 410,
     e.MissingBlocks: 412,
     e.PayloadTooLarge: 413,
     e.QuotaExceeded: 507,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfdrive.http import account, blocks, files, tus
+from selfdrive.http import account, blocks, changes, files, tus
 from selfdrive.http import schemas as s
 from selfdrive.http.endpoint import Endpoint as E
 
@@ -35,6 +35,9 @@ API: list[E] = [
     E("POST", "/blocks/missing", blocks.post_missing, "Which blocks must I send?", body=s.MissingRequest, response=s.MissingResult),
     E("PUT", "/blocks/{block_id}", blocks.put_block, "Send one block (raw or zstd)", raw_body=OCTETS, response=s.BlockOut, status=201),
     E("GET", "/blocks/{block_id}", blocks.get_block, "Fetch one block (zstd if accepted)", raw_response=OCTETS),
+    E("GET", "/changes", changes.get_changes, "What changed after a cursor, in order", query=s.ChangesQuery, response=s.ChangeList),
+    E("GET", "/changes/latest", changes.get_latest, "A cursor that stands at now", response=s.CursorOut),
+    E("GET", "/changes/wait", changes.get_wait, "Long poll: ring when something changes", query=s.WaitQuery, response=s.WaitResult),
     E("OPTIONS", "/uploads", tus.options, "tus: what this server supports", status=204, public=True),
     E("POST", "/uploads", tus.create, "tus: create a resumable upload (creation, creation-with-upload)", raw_body=tus.OFFSET_OCTETS, status=201),
     E("HEAD", "/uploads/{token}", tus.head, "tus: how many bytes the server holds", status=200),

@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from selfdrive.services.files import Entry
+from selfdrive.store.meta.changes import Change
 from selfdrive.store.meta.records import Device, Revision
 from selfdrive.store.meta.trash import TrashEntry
 
@@ -218,6 +219,8 @@ class TrashPurged(Struct):
 
 class Health(Struct):
     status: str
+    #: clients waiting in GET /changes/wait right now
+    long_poll_waiters: int = 0
 
 
 # -- query strings ---------------------------------------------------------------------
@@ -278,6 +281,65 @@ class UploadOut(Struct):
     rev: int | None = None
     #: true if the file had changed since base_rev and a conflict copy was made
     conflict: bool = False
+
+
+# -- the change feed -----------------------------------------------------------------
+
+Cursor = Annotated[str, Meta(pattern="^[0-9]{1,19}$", description="an opaque change-feed cursor")]
+
+
+class ChangesQuery(Struct, forbid_unknown_fields=True):
+    cursor: Cursor
+    limit: Annotated[int, Meta(ge=1, le=2000)] = 500
+
+
+class WaitQuery(Struct, forbid_unknown_fields=True):
+    cursor: Cursor
+    #: seconds to wait at most (1-120)
+    timeout: Annotated[float, Meta(ge=1, le=120)] = 30
+
+
+class ChangeOut(Struct):
+    op: Literal["add", "modify", "delete", "move", "mkdir"]
+    kind: Literal["file", "folder"]
+    path: str
+    at: Millis
+    #: for a move: where it was
+    old_path: str | None = None
+    #: files: the revision this change made, its size and content hash
+    rev: int | None = None
+    size: int | None = None
+    content_hash: Hex256 | None = None
+    #: the device that made the change (skip your own), and who
+    device_id: int | None = None
+    by: str | None = None
+
+    @classmethod
+    def of(cls, c: Change) -> ChangeOut:
+        return cls(
+            op=c.op, kind=c.kind, path=c.path, at=c.at, old_path=c.old_path, rev=c.rev,  # type: ignore[arg-type]
+            size=c.size, content_hash=c.content_hash.hex() if c.content_hash else None,
+            device_id=c.device_id, by=c.actor,
+        )
+
+
+class ChangeList(Struct):
+    changes: list[ChangeOut]
+    #: pass to the next call; it stands after every change listed
+    cursor: str
+    #: true if more changes are ready now: call again at once
+    has_more: bool
+
+
+class CursorOut(Struct):
+    cursor: str
+
+
+class WaitResult(Struct):
+    #: true: call GET /changes; false: the wait timed out, wait again
+    changes: bool
+    #: seconds to wait before the next call (non-zero when the server is busy)
+    backoff: int = 0
 
 
 class RevisionsQuery(Struct, forbid_unknown_fields=True):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from selfdrive.core.clock import Clock
 from selfdrive.services import retention
+from selfdrive.services.changes import ChangeFeed
 from selfdrive.services.trash import TrashService
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.meta import gc as q
@@ -57,6 +58,7 @@ class Report:
     blocks_kept_busy: int = 0
     leftovers_removed: int = 0
     staging_files_freed: int = 0
+    journal_rows_pruned: int = 0
     staging_bytes_freed: int = 0
 
     def summary(self) -> str:
@@ -71,11 +73,12 @@ class Report:
 class Maintenance:
     def __init__(
         self, db: Database, blocks: BlockStore, trash: TrashService, clock: Clock,
-        settings: Settings, staging: Staging | None = None,
+        settings: Settings, staging: Staging | None = None, changes: ChangeFeed | None = None,
     ) -> None:
         self.db = db
         self.blocks = blocks
         self.staging = staging
+        self.changes = changes
         self.trash = trash
         self.clock = clock
         self.settings = settings
@@ -89,6 +92,8 @@ class Maintenance:
                 self.settings.trash_retention_ms
             )
             report.revisions_thinned = await self.thin_revisions()
+            if self.changes is not None:
+                report.journal_rows_pruned = await self.changes.prune()
             await self._gc(report)
             return report
 

@@ -16,6 +16,7 @@ from selfdrive.core.clock import Clock, SystemClock
 from selfdrive.services import retention
 from selfdrive.services.auth import AuthService
 from selfdrive.services.blocks import BlockService
+from selfdrive.services.changes import ChangeFeed, FeedSettings
 from selfdrive.services.files import FileService, Limits
 from selfdrive.services.fsck import FsckService
 from selfdrive.services.maintenance import Maintenance, Settings
@@ -44,6 +45,7 @@ class Runtime:
     maintenance: Maintenance
     fsck: FsckService
     uploads: UploadService
+    changes: ChangeFeed
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -90,6 +92,10 @@ async def open_runtime(
     files = FileService(db, content, clock, limits)
     trash = TrashService(db, files, clock)
     staging = Staging(data / "staging", codec)
+    changes = ChangeFeed(db, clock, FeedSettings(
+        max_waiters=config.limits.max_waiters, retention_ms=m.journal_retention_s * 1000,
+    ))
+    await changes.start()
     uploads = UploadService(
         db, files, content, staging, clock,
         UploadLimits(
@@ -110,8 +116,8 @@ async def open_runtime(
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
         auth=AuthService(db, clock), files=files, blocks=BlockService(db, content, clock),
-        trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging),
-        fsck=FsckService(db, content), uploads=uploads,
+        trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging, changes),
+        fsck=FsckService(db, content), uploads=uploads, changes=changes,
     )
 
 

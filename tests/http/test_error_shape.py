@@ -15,7 +15,7 @@ PINNED = {
     "already_exists": 409, "not_a_folder": 409, "not_a_file": 409, "conflict": 409,
     "offset_mismatch": 409, "upload_busy": 423, "checksum_mismatch": 460,
     "unsupported_media_type": 415, "too_many_uploads": 429, "missing_blocks": 412,
-    "payload_too_large": 413, "quota_exceeded": 507,
+    "payload_too_large": 413, "quota_exceeded": 507, "cursor_expired": 410,
     "storage_error": 503, "corrupt_block": 500,
 }
 

@@ -32,9 +32,9 @@ from selfdrive.core.errors import (
     TooManyUploads,
     UploadBusy,
 )
+from selfdrive.services import uploads as uploads_module
 from selfdrive.services.auth import Principal
 from selfdrive.services.runtime import Runtime, open_runtime
-from selfdrive.services import uploads as uploads_module
 from selfdrive.services.uploads import Checksum
 from selfdrive.store.meta import uploads as uq
 

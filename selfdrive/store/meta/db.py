@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+log = logging.getLogger("selfdrive.db")
 
 READERS = 4
 BUSY_TIMEOUT_MS = 10_000
@@ -103,6 +106,10 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
+        #: called after every committed write transaction, still under the
+        #: write lock (the change feed reads what was journaled); it must not
+        #: raise: the transaction is committed whatever it does
+        self.after_commit: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None
 
     async def open(self) -> None:
         migrate(self.path)
@@ -139,6 +146,11 @@ class Database:
                 raise
             # Shielded: a cancelled request must not leave the writer mid-commit.
             await asyncio.shield(conn.execute("COMMIT"))
+            if self.after_commit is not None:
+                try:
+                    await asyncio.shield(self.after_commit(conn))
+                except Exception:
+                    log.exception("after-commit hook failed")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -1,0 +1,91 @@
+"""Queries for the change feed: a user's journal rows after a cursor, the
+newest seq, and pruning (with the floor that tells a cursor it is too old)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+FLOOR_KEY = "journal_floor"
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    op: str
+    kind: str
+    path: str
+    old_path: str | None
+    rev: int | None
+    at: int
+    device_id: int | None
+    actor: str | None
+    size: int | None
+    content_hash: bytes | None
+
+
+async def page(
+    conn: aiosqlite.Connection, user_id: int, after: int, limit: int
+) -> list[Change]:
+    """Up to *limit* of *user_id*'s changes with seq > *after*, in order."""
+    async with conn.execute(
+        "SELECT c.seq, c.op, c.kind, c.path, c.old_path, c.rev, c.at, c.device_id, u.name,"
+        " r.size, r.content_hash FROM changes c"
+        " LEFT JOIN users u ON u.id = c.actor_id"
+        " LEFT JOIN revisions r ON r.node_id = c.node_id AND r.rev = c.rev"
+        " WHERE c.user_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?",
+        (user_id, after, limit),
+    ) as cur:
+        return [
+            Change(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], r[8], r[9],
+                   None if r[10] is None else bytes(r[10]))
+            for r in await cur.fetchall()
+        ]
+
+
+async def latest_seq(conn: aiosqlite.Connection) -> int:
+    """The newest seq of all (0 before the first change)."""
+    async with conn.execute("SELECT coalesce(max(seq), 0) FROM changes") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def latest_for(conn: aiosqlite.Connection, user_id: int) -> int:
+    async with conn.execute(
+        "SELECT coalesce(max(seq), 0) FROM changes WHERE user_id = ?", (user_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def since(conn: aiosqlite.Connection, after: int) -> list[tuple[int, int]]:
+    """(seq, user_id) of every change after *after* (what a commit just wrote)."""
+    async with conn.execute(
+        "SELECT seq, user_id FROM changes WHERE seq > ? ORDER BY seq", (after,)
+    ) as cur:
+        return [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+
+
+async def floor(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("SELECT value FROM settings WHERE key = ?", (FLOOR_KEY,)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def prune(conn: aiosqlite.Connection, before_at: int) -> int:
+    """Forget changes older than *before_at* (ms); raise the floor to match."""
+    async with conn.execute(
+        "SELECT max(seq) FROM changes WHERE at < ?", (before_at,)
+    ) as cur:
+        row = await cur.fetchone()
+    top = row[0] if row else None
+    if top is None:
+        return 0
+    cur2 = await conn.execute("DELETE FROM changes WHERE seq <= ?", (top,))
+    await conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+        (FLOOR_KEY, int(top)),
+    )
+    return cur2.rowcount
