@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfdrive.http import account, blocks, changes, files, tus
+from selfdrive.http import account, blocks, changes, files, shares, tus
 from selfdrive.http import schemas as s
 from selfdrive.http.endpoint import Endpoint as E
 
@@ -35,6 +35,10 @@ API: list[E] = [
     E("POST", "/blocks/missing", blocks.post_missing, "Which blocks must I send?", body=s.MissingRequest, response=s.MissingResult),
     E("PUT", "/blocks/{block_id}", blocks.put_block, "Send one block (raw or zstd)", raw_body=OCTETS, response=s.BlockOut, status=201),
     E("GET", "/blocks/{block_id}", blocks.get_block, "Fetch one block (zstd if accepted)", raw_response=OCTETS),
+    E("POST", "/shares", shares.post_share, "Share a file or folder with a user", body=s.ShareRequest, response=s.ShareOut, status=201),
+    E("GET", "/shares", shares.get_shares, "What I share, and what is shared with me", response=s.ShareList),
+    E("PATCH", "/shares/{share_id:int}", shares.patch_share, "Change a share's role", body=s.RoleRequest, response=s.ShareOut),
+    E("DELETE", "/shares/{share_id:int}", shares.delete_share, "Revoke a share (or leave it)", status=204),
     E("GET", "/changes", changes.get_changes, "What changed after a cursor, in order", query=s.ChangesQuery, response=s.ChangeList),
     E("GET", "/changes/latest", changes.get_latest, "A cursor that stands at now", response=s.CursorOut),
     E("GET", "/changes/wait", changes.get_wait, "Long poll: ring when something changes", query=s.WaitQuery, response=s.WaitResult),

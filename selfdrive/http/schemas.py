@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from selfdrive.services.files import Entry
+from selfdrive.services.shares import ShareView
 from selfdrive.store.meta.changes import Change
 from selfdrive.store.meta.records import Device, Revision
 from selfdrive.store.meta.trash import TrashEntry
@@ -281,6 +282,41 @@ class UploadOut(Struct):
     rev: int | None = None
     #: true if the file had changed since base_rev and a conflict copy was made
     conflict: bool = False
+
+
+# -- sharing -------------------------------------------------------------------------
+
+
+class ShareRequest(Struct, forbid_unknown_fields=True):
+    path: str
+    #: the username to share with
+    user: str
+    role: Literal["viewer", "editor"]
+
+
+class RoleRequest(Struct, forbid_unknown_fields=True):
+    role: Literal["viewer", "editor"]
+
+
+class ShareOut(Struct):
+    id: int
+    #: as you see it: your path (shares you made), or /Shared with me/<name>
+    path: str
+    kind: Literal["file", "folder"]
+    owner: str
+    user: str
+    role: Literal["viewer", "editor"]
+    created_at: Millis
+
+    @classmethod
+    def of(cls, v: ShareView) -> ShareOut:
+        s = v.share
+        return cls(s.id, v.path, v.kind, s.owner, s.recipient, s.role, s.created_at)  # type: ignore[arg-type]
+
+
+class ShareList(Struct):
+    shared_by_me: list[ShareOut]
+    shared_with_me: list[ShareOut]
 
 
 # -- the change feed -----------------------------------------------------------------

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiosqlite
+import msgspec
 
 from selfdrive.core import paths
 from selfdrive.core.blockhash import content_hash
@@ -25,6 +26,7 @@ from selfdrive.core.clock import Clock
 from selfdrive.core.errors import (
     AlreadyExists,
     BadRequest,
+    Forbidden,
     MissingBlocks,
     NotAFile,
     NotAFolder,
@@ -37,11 +39,13 @@ from selfdrive.core.errors import (
 from selfdrive.services.auth import Principal
 from selfdrive.store.content import BlockRef, ContentStore, Extent
 from selfdrive.store.meta import gc as gcq
+from selfdrive.store.meta import shares as sharesq
 from selfdrive.store.meta import trash as trashq
 from selfdrive.store.meta import tree
 from selfdrive.store.meta import users as uq
 from selfdrive.store.meta.db import Database
 from selfdrive.store.meta.records import Node, Revision, User
+from selfdrive.store.meta.shares import SHARED_ROOT
 
 MAX_REVISIONS_PAGE = 1000
 
@@ -76,6 +80,39 @@ class Limits:
     pin_after_s: float = 15.0
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a caller's path lands: in whose tree, at which parts, with what right.
+
+    A path in the caller's own tree is theirs (role ``owner``).  A path under
+    ``/Shared with me/<mount>`` lands in the tree of the user who shared it,
+    with the share's role; *mine* and *theirs* are the share's root as the
+    caller and as the owner see it, to translate paths between the two.
+    """
+
+    owner: User
+    parts: list[str]
+    role: str
+    mine: tuple[str, ...] = ()
+    theirs: tuple[str, ...] = ()
+    share_id: int | None = None
+
+    def show(self, owner_parts: Sequence[str]) -> str:
+        """The caller's path for a path in the owner's tree (inside this place)."""
+        return _path([*self.mine, *owner_parts[len(self.theirs):]])
+
+    @property
+    def path(self) -> str:
+        return self.show(self.parts)
+
+    @property
+    def is_share_root(self) -> bool:
+        return self.share_id is not None and len(self.parts) == len(self.theirs)
+
+    def same_space(self, other: Place) -> bool:
+        return self.owner.id == other.owner.id and self.share_id == other.share_id
+
+
 class FileService:
     def __init__(self, db: Database, content: ContentStore, clock: Clock, limits: Limits) -> None:
         self.db = db
@@ -91,35 +128,102 @@ class FileService:
             raise NotFound("your account no longer exists")
         return user
 
-    async def _resolve(self, conn: aiosqlite.Connection, who: Principal, path: str) -> Entry:
-        parts = paths.split_path(path)
+    async def place(
+        self, conn: aiosqlite.Connection, who: Principal, parts: Sequence[str], *,
+        write: bool = False,
+    ) -> Place:
+        """Where *parts* (a caller's path) lands; Forbidden if *write* and the
+        caller may only read there."""
         user = await self._user(conn, who)
-        nodes, matched = await tree.walk(conn, user.root_id, parts)
-        if matched < len(parts):
-            if not nodes[-1].is_folder:
-                raise NotAFolder(f"{_path(parts[:matched])} is a file, not a folder")
+        if not parts or parts[0] != SHARED_ROOT:
+            return Place(user, list(parts), "owner")
+        if len(parts) == 1:
+            if write:
+                raise Forbidden(f"/{SHARED_ROOT} lists what others share with you;"
+                                " nothing can be written there")
+            raise NotAFile(f"/{SHARED_ROOT} is a folder")
+        share = await sharesq.by_mount(conn, user.id, parts[1])
+        theirs = None if share is None else await sharesq.node_path(conn, share.node_id)
+        if share is None or theirs is None:
+            if write and len(parts) == 2:
+                raise Forbidden(f"only shares appear in /{SHARED_ROOT}; nothing can be made"
+                                " there")
             raise NotFound(f"{_path(parts)} does not exist", path=_path(parts))
-        return Entry(_path(parts), nodes[-1])
+        owner = await uq.user_by_id(conn, share.owner_id)
+        assert owner is not None
+        if write and share.role != "editor":
+            raise Forbidden(f"{share.owner} shared {share.mount_path} with you to view only")
+        return Place(owner, [*theirs, *parts[2:]], share.role, tuple(parts[:2]),
+                     tuple(theirs), share.id)
+
+    async def resolve(
+        self, conn: aiosqlite.Connection, who: Principal, path: str, *, write: bool = False
+    ) -> tuple[Entry, Place]:
+        place = await self.place(conn, who, paths.split_path(path), write=write)
+        nodes, matched = await tree.walk(conn, place.owner.root_id, place.parts)
+        if matched < len(place.parts):
+            if not nodes[-1].is_folder:
+                raise NotAFolder(f"{place.show(place.parts[:matched])} is a file, not a folder")
+            raise NotFound(f"{place.path} does not exist", path=place.path)
+        return Entry(place.path, nodes[-1]), place
+
+    async def _virtual_root(self, conn: aiosqlite.Connection, who: Principal) -> Entry:
+        user = await self._user(conn, who)
+        return Entry(f"/{SHARED_ROOT}", Node(
+            id=0, owner_id=user.id, parent_id=user.root_id, name=SHARED_ROOT, kind="folder",
+            current_rev=None, created_at=user.created_at, modified_at=user.created_at,
+        ))
 
     async def stat(self, who: Principal, path: str) -> Entry:
         async with self.db.read() as conn:
-            return await self._resolve(conn, who, path)
+            if paths.split_path(path) == [SHARED_ROOT]:
+                return await self._virtual_root(conn, who)
+            return (await self.resolve(conn, who, path))[0]
 
     async def list_folder(
         self, who: Principal, path: str, *, limit: int = -1, after: str | None = None
     ) -> tuple[Entry, list[Entry]]:
+        parts = paths.split_path(path)
         async with self.db.read() as conn:
-            folder = await self._resolve(conn, who, path)
+            if parts == [SHARED_ROOT]:
+                return await self._list_shared(conn, who, limit, after)
+            folder, _ = await self.resolve(conn, who, path)
             if not folder.node.is_folder:
                 raise NotAFolder(f"{folder.path} is a file, not a folder")
-            kids = await tree.children(conn, folder.node.id, limit=limit, after=after)
-        return folder, [Entry(paths.join(folder.path, k.name), k) for k in kids]
+            kids = [Entry(paths.join(folder.path, k.name), k)
+                    for k in await tree.children(conn, folder.node.id, limit=limit, after=after)]
+            if not parts and await sharesq.of_recipient(conn, who.user_id):
+                # The virtual folder takes its place in the root's name order.
+                virtual = await self._virtual_root(conn, who)
+                fits = (after is None or after < SHARED_ROOT) and (
+                    limit < 0 or len(kids) < limit or kids[-1].node.name > SHARED_ROOT)
+                if fits and all(k.node.name != SHARED_ROOT for k in kids):
+                    kids = sorted([*kids, virtual], key=lambda e: e.node.name)
+                    kids = kids if limit < 0 else kids[:limit]
+        return folder, kids
+
+    async def _list_shared(
+        self, conn: aiosqlite.Connection, who: Principal, limit: int, after: str | None
+    ) -> tuple[Entry, list[Entry]]:
+        """/Shared with me: one entry per share, named by its mount."""
+        out: list[Entry] = []
+        for share in await sharesq.of_recipient(conn, who.user_id):
+            if after is not None and share.mount_name <= after:
+                continue
+            node = await tree.node_by_id(conn, share.node_id)
+            if node is None or await sharesq.node_path(conn, share.node_id) is None:
+                continue  # its owner moved it to the trash
+            shown = msgspec.structs.replace(node, name=share.mount_name)
+            out.append(Entry(share.mount_path, shown))
+            if 0 <= limit <= len(out):
+                break
+        return await self._virtual_root(conn, who), out
 
     async def list_revisions(self, who: Principal, path: str, limit: int) -> list[Revision]:
         if not 1 <= limit <= MAX_REVISIONS_PAGE:
             raise BadRequest(f"limit must be between 1 and {MAX_REVISIONS_PAGE}")
         async with self.db.read() as conn:
-            entry = await self._resolve(conn, who, path)
+            entry, _ = await self.resolve(conn, who, path)
             if entry.node.is_folder:
                 raise NotAFile(f"{entry.path} is a folder; folders have no revisions")
             return await tree.revisions(conn, entry.node.id, limit)
@@ -127,7 +231,7 @@ class FileService:
     async def open(self, who: Principal, path: str, rev: int | None = None) -> Opened:
         """A file's revision (the current one unless *rev*) and its blocks."""
         async with self.db.read() as conn:
-            entry = await self._resolve(conn, who, path)
+            entry, _ = await self.resolve(conn, who, path)
             if entry.node.is_folder:
                 raise NotAFile(f"{entry.path} is a folder, not a file")
             number = entry.node.current_rev if rev is None else rev
@@ -159,8 +263,9 @@ class FileService:
         if not parts:
             raise NotAFile("/ is a folder, not a file")
         async with self.db.read() as conn:
-            user = await self._user(conn, who)
-            existing = await self._check_target(conn, user, parts, base_rev)
+            place = await self.place(conn, who, parts, write=True)
+            existing = await self.check_target(conn, place, base_rev)
+        user = place.owner  # an upload into a share counts toward its owner's quota
         room = user.quota_bytes - user.used_bytes + (existing.size if existing else 0)
         if content_length is not None:
             self._check_size(content_length, room)
@@ -220,8 +325,8 @@ class FileService:
         if not parts:
             raise NotAFile("/ is a folder, not a file")
         async with self.db.read() as conn:
-            user = await self._user(conn, who)
-            await self._check_target(conn, user, parts, base_rev)
+            place = await self.place(conn, who, parts, write=True)
+            await self.check_target(conn, place, base_rev)
             known = await tree.blocks_known_to(conn, who.user_id, list(set(block_ids)))
             sizes = await tree.block_sizes(conn, list(known))
         missing = sorted({b for b in block_ids if b not in known})
@@ -248,26 +353,29 @@ class FileService:
                 available_bytes=max(room, 0),
             )
 
-    async def _check_target(
-        self, conn: aiosqlite.Connection, user: User, parts: list[str], base_rev: int | None
+    async def check_target(
+        self, conn: aiosqlite.Connection, place: Place, base_rev: int | None
     ) -> Node | None:
-        """The file that a write to *parts* would replace (None if new); raise if
+        """The file that a write to *place* would replace (None if new); raise if
         a file or folder is in the way, or if *base_rev* is not the current rev.
 
         base_rev 0 means "I expect no file there".
         """
-        nodes, matched = await tree.walk(conn, user.root_id, parts)
+        parts = place.parts
+        if not parts:
+            raise NotAFile("/ is a folder, not a file")
+        nodes, matched = await tree.walk(conn, place.owner.root_id, parts)
         existing: Node | None = None
         if matched == len(parts):
             existing = nodes[-1]
             if existing.is_folder:
-                raise NotAFile(f"{_path(parts)} is a folder, not a file")
+                raise NotAFile(f"{place.path} is a folder, not a file")
         elif not nodes[-1].is_folder:
-            raise NotAFolder(f"{_path(parts[:matched])} is a file, not a folder")
+            raise NotAFolder(f"{place.show(parts[:matched])} is a file, not a folder")
         current = (existing.current_rev or 0) if existing else 0
         if base_rev is not None and base_rev != current:
             raise RevisionConflict(
-                f"{_path(parts)} is at revision {current}, not {base_rev}",
+                f"{place.path} is at revision {current}, not {base_rev}",
                 current_rev=current,
             )
         return existing
@@ -276,7 +384,8 @@ class FileService:
         self, conn: aiosqlite.Connection, who: Principal, user: User, parts: Sequence[str],
         now: int,
     ) -> Node:
-        """The folder at *parts*, creating what is missing (each creation journaled)."""
+        """The folder at *parts* of *user*'s tree, creating what is missing (each
+        creation journaled, for everyone who can see it)."""
         nodes, matched = await tree.walk(conn, user.root_id, parts)
         if matched < len(parts) and not nodes[-1].is_folder:
             raise NotAFolder(f"{_path(parts[:matched])} is a file, not a folder")
@@ -285,9 +394,10 @@ class FileService:
         folder = nodes[-1]
         for depth in range(matched, len(parts)):
             node_id = await tree.insert_node(conn, user.id, folder.id, parts[depth], "folder", now)
-            await tree.journal(
-                conn, user_id=user.id, node_id=node_id, op="mkdir", kind="folder",
-                path=_path(parts[: depth + 1]), now=now, device_id=who.device_id,
+            await sharesq.journal_all(
+                conn, owner_id=user.id, node_id=node_id, op="mkdir", kind="folder",
+                parts=parts[: depth + 1], now=now, device_id=who.device_id,
+                actor_id=who.user_id,
             )
             new = await tree.node_by_id(conn, node_id)
             assert new is not None
@@ -307,45 +417,49 @@ class FileService:
         """
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            user = await self._user(conn, who)
-            existing = await self._check_target(conn, user, parts, base_rev)
+            place = await self.place(conn, who, parts, write=True)
+            user = place.owner
+            existing = await self.check_target(conn, place, base_rev)
             if expect_node_id is not None and (existing is None or existing.id != expect_node_id):
-                raise RevisionConflict(f"{_path(parts)} changed while it was being restored")
+                raise RevisionConflict(f"{place.path} changed while it was being restored")
             old_size = existing.size if existing else 0
             if size > old_size:
                 self._check_size(size, user.quota_bytes - user.used_bytes + old_size)
             if existing is None:
-                parent = await self.ensure_folders(conn, who, user, parts[:-1], now)
-                node_id = await tree.insert_node(conn, user.id, parent.id, parts[-1], "file", now)
+                parent = await self.ensure_folders(conn, who, user, place.parts[:-1], now)
+                node_id = await tree.insert_node(
+                    conn, user.id, parent.id, place.parts[-1], "file", now
+                )
             else:
                 node_id = existing.id
             await tree.insert_blocks(conn, refs, now)
             rev = await tree.add_revision(
                 conn, node_id=node_id, size=size, content_hash=digest,
-                mtime=now if mtime is None else mtime, now=now, author_id=user.id,
+                mtime=now if mtime is None else mtime, now=now, author_id=who.user_id,
                 device_id=who.device_id, device_name=who.device_name,
                 block_ids=[r.id for r in refs], block_sizes=[r.size for r in refs],
             )
-            await tree.forget_uploaded_blocks(conn, user.id, [r.id for r in refs])
+            await tree.forget_uploaded_blocks(conn, who.user_id, [r.id for r in refs])
             if upload_id is not None:
                 # The revision now holds the blocks: the pins can go, in the
                 # same transaction, so there is no moment without a reference.
                 await gcq.close_upload(conn, upload_id)
             await uq.add_usage(conn, user.id, size - old_size)
-            await tree.journal(
-                conn, user_id=user.id, node_id=node_id, op="modify" if existing else "add",
-                kind="file", path=_path(parts), rev=rev, now=now, device_id=who.device_id,
+            await sharesq.journal_all(
+                conn, owner_id=user.id, node_id=node_id, op="modify" if existing else "add",
+                kind="file", parts=place.parts, rev=rev, now=now, device_id=who.device_id,
+                actor_id=who.user_id,
             )
             if in_transaction is not None:
-                await in_transaction(conn, _path(parts), rev)
+                await in_transaction(conn, place.path, rev)
             node = await tree.node_by_id(conn, node_id)
         assert node is not None
-        return Entry(_path(parts), node)
+        return Entry(place.path, node)
 
     async def restore_revision(self, who: Principal, path: str, rev: int) -> Entry:
         """Make an old revision's content the newest revision (history is kept)."""
         async with self.db.read() as conn:
-            entry = await self._resolve(conn, who, path)
+            entry, _ = await self.resolve(conn, who, path, write=True)
             if entry.node.is_folder:
                 raise NotAFile(f"{entry.path} is a folder; folders have no revisions")
             old = await tree.revision(conn, entry.node.id, rev)
@@ -363,7 +477,7 @@ class FileService:
     async def pin_revision(self, who: Principal, path: str, rev: int, pinned: bool) -> Revision:
         """Keep a revision for ever (retention skips it), or stop keeping it."""
         async with self.db.write() as conn:
-            entry = await self._resolve(conn, who, path)
+            entry, _ = await self.resolve(conn, who, path, write=True)
             if entry.node.is_folder or not await tree.set_pinned(conn, entry.node.id, rev, pinned):
                 raise RevisionNotFound(f"{entry.path} has no revision {rev}", rev=rev)
             found = await tree.revision(conn, entry.node.id, rev)
@@ -377,12 +491,14 @@ class FileService:
         if not parts:
             raise AlreadyExists("/ already exists")
         async with self.db.write() as conn:
-            user = await self._user(conn, who)
-            _, matched = await tree.walk(conn, user.root_id, parts)
-            if matched == len(parts):
-                raise AlreadyExists(f"{_path(parts)} already exists", path=_path(parts))
-            folder = await self.ensure_folders(conn, who, user, parts, self.clock.now_ms())
-        return Entry(_path(parts), folder)
+            place = await self.place(conn, who, parts, write=True)
+            _, matched = await tree.walk(conn, place.owner.root_id, place.parts)
+            if matched == len(place.parts):
+                raise AlreadyExists(f"{place.path} already exists", path=place.path)
+            folder = await self.ensure_folders(
+                conn, who, place.owner, place.parts, self.clock.now_ms()
+            )
+        return Entry(place.path, folder)
 
     async def move(self, who: Principal, src: str, dst: str) -> Entry:
         """Move or rename a file or folder; missing parents of *dst* are made."""
@@ -391,25 +507,33 @@ class FileService:
             raise BadRequest("the root folder cannot be moved or replaced")
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            user = await self._user(conn, who)
-            source = await self._resolve(conn, who, src)
+            source, here = await self.resolve(conn, who, src, write=True)
             if src_parts == dst_parts:
                 return source
-            if paths.is_within(_path(dst_parts), source.path):
+            there = await self.place(conn, who, dst_parts, write=True)
+            if here.is_share_root or there.is_share_root:
+                raise Forbidden("a share's own folder cannot be moved or replaced; to stop"
+                                " seeing it, leave the share")
+            if not here.same_space(there):
+                raise BadRequest("cannot move between your files and a share, or between"
+                                 " shares; copy instead")
+            if paths.is_within(there.path, source.path):
                 raise BadRequest(f"cannot move {source.path} into itself")
-            _, matched = await tree.walk(conn, user.root_id, dst_parts)
-            if matched == len(dst_parts):
-                raise AlreadyExists(f"{_path(dst_parts)} already exists", path=_path(dst_parts))
-            parent = await self.ensure_folders(conn, who, user, dst_parts[:-1], now)
-            await tree.rename_node(conn, source.node.id, parent.id, dst_parts[-1], now)
-            await tree.journal(
-                conn, user_id=user.id, node_id=source.node.id, op="move", kind=source.node.kind,
-                path=_path(dst_parts), old_path=source.path, rev=source.node.current_rev,
-                now=now, device_id=who.device_id,
+            _, matched = await tree.walk(conn, there.owner.root_id, there.parts)
+            if matched == len(there.parts):
+                raise AlreadyExists(f"{there.path} already exists", path=there.path)
+            seen_by = await sharesq.covering(conn, source.node.id)
+            parent = await self.ensure_folders(conn, who, there.owner, there.parts[:-1], now)
+            await tree.rename_node(conn, source.node.id, parent.id, there.parts[-1], now)
+            await sharesq.journal_all(
+                conn, owner_id=there.owner.id, node_id=source.node.id, op="move",
+                kind=source.node.kind, parts=there.parts, old_parts=here.parts,
+                rev=source.node.current_rev, now=now, device_id=who.device_id,
+                actor_id=who.user_id, before=seen_by,
             )
             node = await tree.node_by_id(conn, source.node.id)
         assert node is not None
-        return Entry(_path(dst_parts), node)
+        return Entry(there.path, node)
 
     async def copy(self, who: Principal, src: str, dst: str) -> Entry:
         """Copy a file or a folder tree; copies share blocks, no content is copied."""
@@ -418,26 +542,27 @@ class FileService:
             raise AlreadyExists("/ already exists")
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            user = await self._user(conn, who)
-            source = await self._resolve(conn, who, src)
-            if paths.is_within(_path(dst_parts), source.path):
+            source, _ = await self.resolve(conn, who, src)
+            there = await self.place(conn, who, dst_parts, write=True)
+            if paths.is_within(there.path, source.path):
                 raise BadRequest(f"cannot copy {source.path} into itself")
-            _, matched = await tree.walk(conn, user.root_id, dst_parts)
-            if matched == len(dst_parts):
-                raise AlreadyExists(f"{_path(dst_parts)} already exists", path=_path(dst_parts))
+            user = there.owner  # the copy is theirs, and counts toward their quota
+            _, matched = await tree.walk(conn, user.root_id, there.parts)
+            if matched == len(there.parts):
+                raise AlreadyExists(f"{there.path} already exists", path=there.path)
             items = await tree.subtree(conn, source.node.id)
             added = sum(n.size for n, _ in items if not n.is_folder)
             if added > user.quota_bytes - user.used_bytes:
                 raise QuotaExceeded(
                     f"the copy needs {added} bytes but only "
-                    f"{max(user.quota_bytes - user.used_bytes, 0)} are left in your quota"
+                    f"{max(user.quota_bytes - user.used_bytes, 0)} are left in the quota"
                 )
-            parent = await self.ensure_folders(conn, who, user, dst_parts[:-1], now)
+            parent = await self.ensure_folders(conn, who, user, there.parts[:-1], now)
             new_ids: dict[str, int] = {}
             for node, rel in items:
-                target = _path(dst_parts) + rel
+                target = [*there.parts, *paths.split_path(rel or "/")]
                 under = parent.id if rel == "" else new_ids[rel.rsplit("/", 1)[0]]
-                name = dst_parts[-1] if rel == "" else node.name
+                name = there.parts[-1] if rel == "" else node.name
                 new_id = await tree.insert_node(conn, user.id, under, name, node.kind, now)
                 new_ids[rel] = new_id
                 rev = None
@@ -445,16 +570,18 @@ class FileService:
                     source_rev = await tree.revision_id(conn, node.id, node.current_rev or 0)
                     assert source_rev is not None
                     rev = await tree.copy_revision(
-                        conn, source_rev, new_id, now, user.id, who.device_id, who.device_name
+                        conn, source_rev, new_id, now, who.user_id, who.device_id,
+                        who.device_name,
                     )
-                await tree.journal(
-                    conn, user_id=user.id, node_id=new_id, op="mkdir" if node.is_folder else "add",
-                    kind=node.kind, path=target, rev=rev, now=now, device_id=who.device_id,
+                await sharesq.journal_all(
+                    conn, owner_id=user.id, node_id=new_id,
+                    op="mkdir" if node.is_folder else "add", kind=node.kind, parts=target,
+                    rev=rev, now=now, device_id=who.device_id, actor_id=who.user_id,
                 )
             await uq.add_usage(conn, user.id, added)
             copied = await tree.node_by_id(conn, new_ids[""])
         assert copied is not None
-        return Entry(_path(dst_parts), copied)
+        return Entry(there.path, copied)
 
     async def delete(self, who: Principal, path: str) -> Entry:
         """Move a file or folder to the trash (it still counts toward the quota)."""
@@ -462,11 +589,18 @@ class FileService:
             raise BadRequest("the root folder cannot be deleted")
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            entry = await self._resolve(conn, who, path)
-            await trashq.mark_trashed(conn, entry.node.id, entry.path, who.user_id, now)
-            await tree.journal(
-                conn, user_id=who.user_id, node_id=entry.node.id, op="delete",
-                kind=entry.node.kind, path=entry.path, now=now, device_id=who.device_id,
+            entry, place = await self.resolve(conn, who, path, write=True)
+            if place.is_share_root:
+                raise Forbidden("a share's own folder cannot be deleted by whom it is shared"
+                                " with; leave the share instead")
+            # Who sees it must be known before it goes: a trashed share is nobody's.
+            seen_by = await sharesq.covering(conn, entry.node.id)
+            # It goes to its owner's trash, marked with who deleted it.
+            await trashq.mark_trashed(conn, entry.node.id, _path(place.parts), who.user_id, now)
+            await sharesq.journal_all(
+                conn, owner_id=place.owner.id, node_id=entry.node.id, op="delete",
+                kind=entry.node.kind, parts=place.parts, now=now, device_id=who.device_id,
+                actor_id=who.user_id, before=seen_by,
             )
         return entry
 

@@ -17,6 +17,7 @@ from selfdrive.core.clock import Clock
 from selfdrive.core.errors import BadRequest, NotFound
 from selfdrive.services.auth import Principal
 from selfdrive.services.files import Entry, FileService
+from selfdrive.store.meta import shares as sharesq
 from selfdrive.store.meta import trash as q
 from selfdrive.store.meta import tree
 from selfdrive.store.meta import users as uq
@@ -54,10 +55,11 @@ class TrashService:
             await q.untrash(conn, found.id, parent.id, name)
             path = paths.join(parent_path, name)
             for node, rel in await tree.subtree(conn, found.id):
-                await tree.journal(
-                    conn, user_id=who.user_id, node_id=node.id, kind=node.kind,
-                    op="mkdir" if node.is_folder else "add", path=path + rel,
-                    rev=node.current_rev, now=now, device_id=who.device_id,
+                await sharesq.journal_all(
+                    conn, owner_id=who.user_id, node_id=node.id, kind=node.kind,
+                    op="mkdir" if node.is_folder else "add",
+                    parts=paths.split_path(path + rel), rev=node.current_rev, now=now,
+                    device_id=who.device_id, actor_id=who.user_id,
                 )
             restored = await tree.node_by_id(conn, found.id)
         assert restored is not None

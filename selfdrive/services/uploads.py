@@ -61,7 +61,6 @@ from selfdrive.services.auth import Principal
 from selfdrive.services.files import FileService
 from selfdrive.store.content import BlockRef, ContentStore
 from selfdrive.store.meta import gc as gcq
-from selfdrive.store.meta import tree
 from selfdrive.store.meta import uploads as uq
 from selfdrive.store.meta import users as usersq
 from selfdrive.store.meta.db import Database
@@ -207,25 +206,18 @@ class UploadService:
             )
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            user = await usersq.user_by_id(conn, who.user_id)
-            if user is None:
-                raise NotFound("your account no longer exists")
-            nodes, matched = await tree.walk(conn, user.root_id, parts)
-            existing = nodes[-1] if matched == len(parts) else None
-            if existing is not None and existing.is_folder:
-                raise NotAFile(f"{paths.join_parts(parts)} is a folder, not a file")
-            current = (existing.current_rev or 0) if existing else 0
-            if base_rev is not None and base_rev != current:
-                raise RevisionConflict(
-                    f"{paths.join_parts(parts)} is at revision {current}, not {base_rev}",
-                    current_rev=current,
-                )
-            room = user.quota_bytes - user.used_bytes + (existing.size if existing else 0)
+            place = await self.files.place(conn, who, parts, write=True)
+            existing = await self.files.check_target(conn, place, base_rev)
+            owner = place.owner  # an upload into a share counts toward its owner's quota
+            room = owner.quota_bytes - owner.used_bytes + (existing.size if existing else 0)
             if length > room:
                 raise QuotaExceeded(
                     f"this upload needs {length} bytes but only {max(room, 0)} are left"
-                    " in your quota", available_bytes=max(room, 0),
+                    " in the quota", available_bytes=max(room, 0),
                 )
+            user = await usersq.user_by_id(conn, who.user_id)
+            if user is None:
+                raise NotFound("your account no longer exists")
             count, reserved, _staged = await uq.open_totals(conn, user.id)
             if count >= self.limits.max_open:
                 raise TooManyUploads(

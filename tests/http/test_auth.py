@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.conftest import ADMIN_PASSWORD, Server
@@ -65,9 +67,8 @@ def test_every_route_but_token_creation_needs_a_token(server: Server) -> None:
         for method, op in ops.items():
             if "security" not in op:
                 continue
-            url = server.base_url + (
-                path.replace("{device_id}", "1").replace("{token}", "x")
-                .replace("{block_id}", "0" * 64)
+            url = server.base_url + re.sub(
+                r"\{[a-z_]+\}", "1", path.replace("{block_id}", "0" * 64)
             )
             for headers in ({}, {"Authorization": "Bearer sdt_forged"},
                             {"Authorization": "Basic YWRtaW46eA=="}):
