@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfdrive.http import account, blocks, changes, files, shares, tus
+from selfdrive.http import account, blocks, changes, files, notifications, shares, tus
 from selfdrive.http import schemas as s
 from selfdrive.http.endpoint import Endpoint as E
 
@@ -39,6 +39,8 @@ API: list[E] = [
     E("GET", "/shares", shares.get_shares, "What I share, and what is shared with me", response=s.ShareList),
     E("PATCH", "/shares/{share_id:int}", shares.patch_share, "Change a share's role", body=s.RoleRequest, response=s.ShareOut),
     E("DELETE", "/shares/{share_id:int}", shares.delete_share, "Revoke a share (or leave it)", status=204),
+    E("GET", "/notifications", notifications.get_notifications, "My notifications, unread first", query=s.NotificationsQuery, response=s.NotificationList),
+    E("POST", "/notifications/read", notifications.post_read, "Mark notifications read", body=s.MarkRead, response=s.MarkedRead),
     E("GET", "/changes", changes.get_changes, "What changed after a cursor, in order", query=s.ChangesQuery, response=s.ChangeList),
     E("GET", "/changes/latest", changes.get_latest, "A cursor that stands at now", response=s.CursorOut),
     E("GET", "/changes/wait", changes.get_wait, "Long poll: ring when something changes", query=s.WaitQuery, response=s.WaitResult),

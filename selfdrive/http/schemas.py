@@ -15,6 +15,7 @@ from msgspec import Meta, Struct
 from selfdrive.services.files import Entry
 from selfdrive.services.shares import ShareView
 from selfdrive.store.meta.changes import Change
+from selfdrive.store.meta.notifications import Notification
 from selfdrive.store.meta.records import Device, Revision
 from selfdrive.store.meta.trash import TrashEntry
 
@@ -317,6 +318,48 @@ class ShareOut(Struct):
 class ShareList(Struct):
     shared_by_me: list[ShareOut]
     shared_with_me: list[ShareOut]
+
+
+# -- notifications -------------------------------------------------------------------
+
+
+class NotificationsQuery(Struct, forbid_unknown_fields=True):
+    limit: Annotated[int, Meta(ge=1, le=500)] = 50
+    offset: Annotated[int, Meta(ge=0)] = 0
+
+
+class NotificationOut(Struct):
+    id: int
+    kind: Literal["shared", "added", "edited", "deleted", "restored", "moved"]
+    #: who did it
+    by: str | None
+    #: the path as you see it
+    path: str
+    #: how many times it happened in a burst (one minute apart at most)
+    count: int
+    created_at: Millis
+    updated_at: Millis
+    read: bool
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationOut:
+        return cls(n.id, n.kind, n.actor, n.path, n.count, n.created_at, n.updated_at,  # type: ignore[arg-type]
+                   n.read)
+
+
+class NotificationList(Struct):
+    #: unread first, newest first
+    notifications: list[NotificationOut]
+    unread: int
+
+
+class MarkRead(Struct, forbid_unknown_fields=True):
+    ids: list[int] | None = None
+    all: bool = False
+
+
+class MarkedRead(Struct):
+    marked: int
 
 
 # -- the change feed -----------------------------------------------------------------

@@ -408,6 +408,7 @@ class FileService:
         self, who: Principal, parts: list[str], refs: Sequence[BlockRef], size: int,
         digest: bytes, base_rev: int | None, mtime: int | None, *, upload_id: int | None = None,
         expect_node_id: int | None = None, in_transaction: InTransaction | None = None,
+        reason: str | None = None,
     ) -> Entry:
         """Record durable blocks as the newest revision of *parts*, in one transaction.
 
@@ -448,7 +449,7 @@ class FileService:
             await sharesq.journal_all(
                 conn, owner_id=user.id, node_id=node_id, op="modify" if existing else "add",
                 kind="file", parts=place.parts, rev=rev, now=now, device_id=who.device_id,
-                actor_id=who.user_id,
+                actor_id=who.user_id, reason=reason,
             )
             if in_transaction is not None:
                 await in_transaction(conn, place.path, rev)
@@ -471,7 +472,7 @@ class FileService:
         # move or delete in between wins (409), never another file.
         return await self.commit(
             who, paths.split_path(path), refs, old.size, old.content_hash,
-            entry.node.current_rev, None, expect_node_id=entry.node.id,
+            entry.node.current_rev, None, expect_node_id=entry.node.id, reason="restored",
         )
 
     async def pin_revision(self, who: Principal, path: str, rev: int, pinned: bool) -> Revision:
@@ -575,8 +576,9 @@ class FileService:
                     )
                 await sharesq.journal_all(
                     conn, owner_id=user.id, node_id=new_id,
-                    op="mkdir" if node.is_folder else "add", kind=node.kind, parts=target,
-                    rev=rev, now=now, device_id=who.device_id, actor_id=who.user_id,
+                    op="mkdir" if node.is_folder else "add", kind=node.kind,
+                    parts=target, rev=rev, now=now, device_id=who.device_id,
+                    actor_id=who.user_id, notify=rel == "", reason="added",
                 )
             await uq.add_usage(conn, user.id, added)
             copied = await tree.node_by_id(conn, new_ids[""])

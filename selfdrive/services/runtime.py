@@ -20,6 +20,7 @@ from selfdrive.services.changes import ChangeFeed, FeedSettings
 from selfdrive.services.files import FileService, Limits
 from selfdrive.services.fsck import FsckService
 from selfdrive.services.maintenance import Maintenance, Settings
+from selfdrive.services.notifications import NotificationService
 from selfdrive.services.shares import ShareService
 from selfdrive.services.trash import TrashService
 from selfdrive.services.uploads import UploadLimits, UploadService
@@ -48,6 +49,7 @@ class Runtime:
     uploads: UploadService
     changes: ChangeFeed
     shares: ShareService
+    notifications: NotificationService
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -120,7 +122,7 @@ async def open_runtime(
         auth=AuthService(db, clock), files=files, blocks=BlockService(db, content, clock),
         trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging, changes),
         fsck=FsckService(db, content), uploads=uploads, changes=changes,
-        shares=ShareService(db, files, clock),
+        shares=ShareService(db, files, clock), notifications=NotificationService(db, clock),
     )
 
 

@@ -18,6 +18,7 @@ from selfdrive.core.clock import Clock
 from selfdrive.core.errors import AlreadyExists, BadRequest, Forbidden, NotFound
 from selfdrive.services.auth import Principal
 from selfdrive.services.files import FileService
+from selfdrive.store.meta import notifications as notes
 from selfdrive.store.meta import shares as q
 from selfdrive.store.meta import tree
 from selfdrive.store.meta import users as uq
@@ -70,6 +71,8 @@ class ShareService:
             # It appears, with all it holds, in the recipient's feed.
             await q.journal_appeared(conn, recipient.id, entry.node.id, share.mount_path, now,
                                      device_id=who.device_id, actor_id=who.user_id)
+            await notes.add(conn, user_id=recipient.id, kind="shared", actor_id=who.user_id,
+                            node_id=entry.node.id, path=share.mount_path, now=now)
         return ShareView(share, entry.path, entry.node.kind)
 
     async def list(self, who: Principal) -> tuple[list[ShareView], list[ShareView]]:

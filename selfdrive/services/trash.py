@@ -60,6 +60,7 @@ class TrashService:
                     op="mkdir" if node.is_folder else "add",
                     parts=paths.split_path(path + rel), rev=node.current_rev, now=now,
                     device_id=who.device_id, actor_id=who.user_id,
+                    notify=rel == "", reason="restored",
                 )
             restored = await tree.node_by_id(conn, found.id)
         assert restored is not None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from selfdrive.store.meta import notifications as notes
 from selfdrive.store.meta import tree
 
 #: the virtual folder where a user finds what others share with them
@@ -168,6 +169,7 @@ async def journal_all(
     parts: Sequence[str], now: int, rev: int | None = None,
     old_parts: Sequence[str] | None = None, device_id: int | None = None,
     actor_id: int | None = None, before: Sequence[Cover] | None = None,
+    notify: bool = True, reason: str | None = None,
 ) -> None:
     """Journal a change for the owner and for everyone a share lets see it.
 
@@ -176,16 +178,28 @@ async def journal_all(
     who saw it before and after gets a move; only before, a delete; only
     after, the node and everything in it appearing.  For a delete, *before*
     is who saw it.
+
+    With *notify*, everyone who sees it through a share, and its owner if it
+    is shared, is notified, except whoever did it (*actor_id*); *reason*
+    names the event when the operation does not ("restored").  Operations on
+    many nodes at once notify for the top one only.
     """
     path = "/" + "/".join(parts)
     old_path = None if old_parts is None else "/" + "/".join(old_parts)
     write = functools.partial(tree.journal, conn, node_id=node_id, kind=kind, now=now, rev=rev,
                               device_id=device_id, actor_id=actor_id)
     await write(user_id=owner_id, op=op, path=path, old_path=old_path)
+    event = (reason or notes.KIND_OF_OP.get(op)) if notify and actor_id is not None else None
+    told: list[tuple[int, str]] = []
     if old_parts is None:
         # A delete passes *before*: once in the trash, a node is nobody's to see.
-        for cover in before if before is not None else await covering(conn, node_id):
+        covers = list(before) if before is not None else await covering(conn, node_id)
+        for cover in covers:
             await write(user_id=cover.recipient_id, op=op, path=cover.path_of(parts))
+            told.append((cover.recipient_id, cover.path_of(parts)))
+        if covers:
+            told.append((owner_id, path))
+        await _notify(conn, told, event, actor_id, node_id, now)
         return
     was = {c.recipient_id: c for c in before or ()}
     now_in = {c.recipient_id: c for c in await covering(conn, node_id)}
@@ -196,9 +210,26 @@ async def journal_all(
         else:
             await journal_appeared(conn, user_id, node_id, cover.path_of(parts), now,
                                    device_id=device_id, actor_id=actor_id)
+        told.append((user_id, cover.path_of(parts)))
     for user_id, cover in was.items():
         if user_id not in now_in:
             await write(user_id=user_id, op="delete", path=cover.path_of(old_parts))
+            told.append((user_id, cover.path_of(old_parts)))
+    if was or now_in:
+        told.append((owner_id, path))
+    await _notify(conn, told, event, actor_id, node_id, now)
+
+
+async def _notify(
+    conn: aiosqlite.Connection, told: Sequence[tuple[int, str]], event: str | None,
+    actor_id: int | None, node_id: int, now: int,
+) -> None:
+    if event is None:
+        return
+    for user_id, path in told:
+        if user_id != actor_id:
+            await notes.add(conn, user_id=user_id, kind=event, actor_id=actor_id,
+                            node_id=node_id, path=path, now=now)
 
 
 async def journal_appeared(
