@@ -238,3 +238,24 @@ def test_moves_across_the_edge_of_a_share_show_in_the_feed(
         ("delete", f"{SHARED}/Team"),
     ]
     assert bob.c.get("/files/list", params={"path": SHARED}).json()["entries"] == []
+
+
+def test_a_recipient_fetches_and_reuses_the_blocks_of_shared_files(
+    trio: tuple[Person, Person, Person],
+) -> None:
+    """A sync client downloads a shared file block by block, and an editor's
+    delta upload may reuse its blocks; a stranger may do neither."""
+    alice, bob, carol = trio
+    data = bytes(range(256)) * 2000
+    alice.c.put("/files/content", params={"path": "/S/f.bin"}, content=data)
+    _share(alice, "/S", bob, "editor")
+    blocks = bob.c.get("/files/blocklist", params={"path": f"{SHARED}/S/f.bin"}).json()["blocks"]
+    ids = [b["id"] for b in blocks]
+    got = b"".join(bob.c.get(f"/blocks/{i}").content for i in ids)
+    assert got == data
+    assert bob.c.post("/blocks/missing", json={"hashes": ids}).json()["missing"] == []
+    r = bob.c.post("/files/commit", json={"path": f"{SHARED}/S/copy.bin", "size": len(data),
+                                          "blocks": ids})
+    assert r.status_code == 201, r.text
+    assert carol.c.get(f"/blocks/{ids[0]}").status_code == 404
+    assert carol.c.post("/blocks/missing", json={"hashes": ids}).json()["missing"] == ids

@@ -246,7 +246,8 @@ async def blocks_known_to(
     conn: aiosqlite.Connection, user_id: int, ids: Sequence[bytes]
 ) -> set[bytes]:
     """Which of *ids* the user can already read: held by one of their files
-    (any revision, trash included) or sent by them with PUT /blocks."""
+    (any revision, trash included), sent by them with PUT /blocks, or held by
+    a file they see through a share."""
     known: set[bytes] = set()
     for batch, marks in in_batches(ids):
         async with conn.execute(
@@ -256,6 +257,22 @@ async def blocks_known_to(
             " JOIN revisions r ON r.id = rb.revision_id JOIN nodes n ON n.id = r.node_id"
             f" WHERE n.owner_id = ? AND rb.block_id IN ({marks})",
             [user_id, *batch, user_id, *batch],
+        ) as cur:
+            known.update(bytes(row[0]) for row in await cur.fetchall())
+        rest = [b for b in batch if b not in known]
+        if not rest:
+            continue
+        # Through shares: a file holding the block with a shared folder above it.
+        marks = ",".join("?" * len(rest))
+        async with conn.execute(
+            "WITH RECURSIVE up(block_id, id) AS ("
+            " SELECT rb.block_id, r.node_id FROM revision_blocks rb"
+            f" JOIN revisions r ON r.id = rb.revision_id WHERE rb.block_id IN ({marks})"
+            " UNION SELECT up.block_id, n.parent_id FROM nodes n JOIN up ON n.id = up.id"
+            " WHERE n.parent_id IS NOT NULL)"
+            " SELECT DISTINCT up.block_id FROM up JOIN shares s ON s.node_id = up.id"
+            " WHERE s.recipient_id = ?",
+            [*rest, user_id],
         ) as cur:
             known.update(bytes(row[0]) for row in await cur.fetchall())
     return known
