@@ -17,7 +17,6 @@ starts behind answers without a query.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -33,6 +32,8 @@ from selfdrive.store.meta.db import Database
 log = logging.getLogger("selfdrive.changes")
 
 MAX_PAGE = 2000
+#: waiters woken per turn of the event loop
+RING_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,14 @@ class ChangeFeed:
         self.db = db
         self.clock = clock
         self.settings = settings
-        self._waiters: dict[int, set[asyncio.Future[None]]] = {}
+        self._waiters: dict[int, set[asyncio.Future[bool]]] = {}
         self._count = 0
         #: newest seq journaled for a user, for users seen since start
         self._latest: dict[int, int] = {}
         #: newest seq the commit hook has looked at
         self._seen = 0
         self._floor = 0
+        self._ringing: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         """Read where the journal stands, then follow every commit."""
@@ -119,30 +121,41 @@ class ChangeFeed:
             return Rung(True)
         if self._count >= self.settings.max_waiters:
             return Rung(False, self.settings.overload_backoff_s)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        bell: asyncio.Future[bool] = loop.create_future()
         waiters = self._waiters.setdefault(who.user_id, set())
-        waiters.add(future)
+        waiters.add(bell)
         self._count += 1
+        # A plain timer, not wait_for: ten thousand waiters make it count.
+        timer = loop.call_later(timeout_s, _answer, bell, False)
         try:
             # Checked again now that the bell is hung: a commit in between
             # updated _latest before it could ring us.
             if self._latest.get(who.user_id, 0) > cursor:
                 return Rung(True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, timeout_s)
-                return Rung(True)
-            return Rung(False)
+            return Rung(await bell)
         finally:
+            timer.cancel()
             self._count -= 1
-            waiters.discard(future)
+            waiters.discard(bell)
             if not waiters and self._waiters.get(who.user_id) is waiters:
                 del self._waiters[who.user_id]
 
     def ring(self, user_id: int) -> None:
-        """Wake every waiter of *user_id* (a change, or a notification)."""
-        for future in self._waiters.get(user_id, ()):
-            if not future.done():
-                future.set_result(None)
+        """Wake every waiter of *user_id* (a change, or a notification).
+
+        Many waiters are woken in batches from a task that yields between
+        them, so the request that made the change, and every other one, is
+        answered meanwhile instead of after all of them.
+        """
+        bells = list(self._waiters.get(user_id, ()))
+        if len(bells) <= RING_BATCH:
+            for bell in bells:
+                _answer(bell, True)
+            return
+        task = asyncio.ensure_future(_ring_in_batches(bells))
+        self._ringing.add(task)
+        task.add_done_callback(self._ringing.discard)
 
     async def _newest_for(self, user_id: int) -> int:
         if user_id not in self._latest:
@@ -168,6 +181,18 @@ class ChangeFeed:
             removed = await q.prune(conn, before)
             self._floor = await q.floor(conn)
         return removed
+
+
+def _answer(bell: asyncio.Future[bool], rang: bool) -> None:
+    if not bell.done():
+        bell.set_result(rang)
+
+
+async def _ring_in_batches(bells: list[asyncio.Future[bool]]) -> None:
+    for start in range(0, len(bells), RING_BATCH):
+        for bell in bells[start : start + RING_BATCH]:
+            _answer(bell, True)
+        await asyncio.sleep(0)
 
 
 def _expired(cursor: int, floor: int) -> CursorExpired:
