@@ -13,9 +13,9 @@ Two scenarios, each on a fresh `selfdrive serve` (one process) on 127.0.0.1:
   wakes the rest.
 
 The waiters are raw asyncio streams (one connection each, HTTP/1.1 written by hand,
-`Connection: close`), opened BATCH at a time; each batch is complete when /healthz counts
-its waiters.  Wake-up latency runs from the write (the moment its request was sent, and
-the moment its answer returned) to the arrival of each waiter's answer (time.monotonic()
+kept alive as a device that waits again keeps it), opened BATCH at a time; each batch
+is complete when /healthz counts its waiters.  Wake-up latency runs from the write (the
+moment its request was sent, and the moment its answer returned) to the arrival of each waiter's answer (time.monotonic()
 when its body is read).  The server's VmRSS is read idle (before any waiter), with all
 waiters held, and after they are answered.  The client shares the machine with the
 server, so its own work is in the latencies.  Waiters that fail or lose their connection
@@ -66,9 +66,11 @@ class Endpoint:
     port: int
 
     def request(self, method: str, target: str, token: str | None = None,
-                body: bytes = b"", content_type: str = "application/json") -> bytes:
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                 "Connection: close"]
+                body: bytes = b"", content_type: str = "application/json",
+                keep_alive: bool = False) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if not keep_alive:
+            lines.append("Connection: close")
         if token is not None:
             lines.append(f"Authorization: Bearer {token}")
         if body or method in ("POST", "PUT"):
@@ -179,7 +181,9 @@ async def open_waiters(ep: Endpoint, tokens: list[str], per_user: int, cursor: i
     """per_user waiters for each token, users interleaved, *batch* connections at a time;
     each batch is waited for until /healthz counts it."""
     target = f"{API}/changes/wait?cursor={cursor}&timeout={WAIT_S}"
-    requests = [ep.request("GET", target, t) for t in tokens]
+    # Waiters keep their connection alive, as a device that waits again does:
+    # the server answers without closing it (the client closes afterwards).
+    requests = [ep.request("GET", target, t, keep_alive=True) for t in tokens]
     order = [u for _ in range(per_user) for u in range(len(tokens))]
     loop = asyncio.get_running_loop()
     waiters: list[Waiter] = []

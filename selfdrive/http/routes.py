@@ -43,7 +43,7 @@ API: list[E] = [
     E("POST", "/notifications/read", notifications.post_read, "Mark notifications read", body=s.MarkRead, response=s.MarkedRead),
     E("GET", "/changes", changes.get_changes, "What changed after a cursor, in order", query=s.ChangesQuery, response=s.ChangeList),
     E("GET", "/changes/latest", changes.get_latest, "A cursor that stands at now", response=s.CursorOut),
-    E("GET", "/changes/wait", changes.get_wait, "Long poll: ring when something changes", query=s.WaitQuery, response=s.WaitResult),
+    E("GET", "/changes/wait", changes.get_wait, "Long poll: ring when something changes (the body, padded to 64 bytes, comes at the ring)", query=s.WaitQuery, response=s.WaitResult),
     E("OPTIONS", "/uploads", tus.options, "tus: what this server supports", status=204, public=True),
     E("POST", "/uploads", tus.create, "tus: create a resumable upload (creation, creation-with-upload)", raw_body=tus.OFFSET_OCTETS, status=201),
     E("HEAD", "/uploads/{token}", tus.head, "tus: how many bytes the server holds", status=200),
