@@ -12,16 +12,15 @@ Two scenarios, each on a fresh `selfdrive serve` (one process) on 127.0.0.1:
   must wake only its waiters while the others stay waiting; then one write per other user
   wakes the rest.
 
-The waiters are raw asyncio streams (one connection each, HTTP/1.1 written by hand,
-kept alive as a device that waits again keeps it), opened BATCH at a time; each batch
-is complete when /healthz counts its waiters.  Wake-up latency runs from the write (the
-moment its request was sent, and the moment its answer returned) to the arrival of each waiter's answer (time.monotonic()
-when its body is read).  The server's VmRSS is read idle (before any waiter), with all
-waiters held, and after they are answered.  The client shares the machine with the
-server, so its own work is in the latencies.  Waiters that fail or lose their connection
-are counted and reported.  Prints a Markdown report; 1 MB = 10^6 bytes.  Run it with the
-project's Python.
-"""
+The waiters are raw asyncio streams (one connection each, HTTP/1.1 written by hand, kept
+alive as a device that waits again keeps it), opened BATCH at a time; each batch is
+complete when /healthz counts its waiters. Wake-up latency runs from the write (the
+moment its request was sent, and the moment its answer returned) to the arrival of each
+waiter's answer (time.monotonic() when its body is read). The server's VmRSS is read
+idle (before any waiter), with all waiters held, and after they are answered. The client
+shares the machine with the server, so its own work is in the latencies. Waiters that
+fail or lose their connection are counted and reported. Prints a Markdown report; 1 MB =
+10^6 bytes. Run it with the project's Python. """
 
 from __future__ import annotations
 

@@ -33,6 +33,20 @@ def conflict_name(name: str, *, device: str | None, when_ms: int, attempt: int =
     return stem + suffix
 
 
+def numbered_name(name: str, number: int) -> str:
+    """``report (2).txt`` for ``report.txt``: a name beside a taken one, for
+    things that must never replace what is there (files dropped through a
+    public link)."""
+    if number < 2:
+        return name
+    stem, ext = _split_ext(name)
+    suffix = f" ({number}){ext}"
+    room = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    while len(stem.encode("utf-8")) > max(room, 1):
+        stem = stem[:-1]
+    return stem + suffix
+
+
 def _split_ext(name: str) -> tuple[str, str]:
     dot = name.rfind(".")
     if dot <= 0 or len(name) - dot > 16:  # ".bashrc", or no extension to speak of

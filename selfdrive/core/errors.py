@@ -21,6 +21,8 @@
     +-- UnsupportedMediaType       unsupported_media_type
     +-- TooManyUploads             too_many_uploads
     +-- CursorExpired              cursor_expired      (carries the floor)
+    +-- LinkGone                   link_gone           (a public link expired or used up)
+    +-- TooManyAttempts            rate_limited        (carries retry_after_s)
     +-- MissingBlocks              missing_blocks      (carries the ids)
     +-- PayloadTooLarge            payload_too_large
     +-- QuotaExceeded              quota_exceeded
@@ -136,6 +138,18 @@ class CursorExpired(SelfdriveError):
     """A change-feed cursor older than the journal keeps: relist."""
 
     code = "cursor_expired"
+
+
+class LinkGone(SelfdriveError):
+    """A public link that expired or whose downloads are used up."""
+
+    code = "link_gone"
+
+
+class TooManyAttempts(SelfdriveError):
+    """Too many wrong passwords in a while; try again after retry_after_s."""
+
+    code = "rate_limited"
 
 
 class MissingBlocks(SelfdriveError):

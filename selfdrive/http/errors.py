@@ -43,6 +43,8 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.UnsupportedMediaType: 415,
     e.TooManyUploads: 429,
     e.CursorExpired: 410,
+    e.LinkGone: 410,
+    e.TooManyAttempts: 429,
     e.MissingBlocks: 412,
     e.PayloadTooLarge: 413,
     e.QuotaExceeded: 507,

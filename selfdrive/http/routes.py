@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfdrive.http import account, blocks, changes, files, notifications, shares, tus
+from selfdrive.http import account, blocks, changes, files, links, notifications, shares, tus
 from selfdrive.http import schemas as s
 from selfdrive.http.endpoint import Endpoint as E
 
@@ -39,6 +39,9 @@ API: list[E] = [
     E("GET", "/shares", shares.get_shares, "What I share, and what is shared with me", response=s.ShareList),
     E("PATCH", "/shares/{share_id:int}", shares.patch_share, "Change a share's role", body=s.RoleRequest, response=s.ShareOut),
     E("DELETE", "/shares/{share_id:int}", shares.delete_share, "Revoke a share (or leave it)", status=204),
+    E("POST", "/links", links.post_link, "Make a public link to a file or folder", body=s.LinkRequest, response=s.LinkOut, status=201),
+    E("GET", "/links", links.get_links, "The public links I made", response=s.LinkList),
+    E("DELETE", "/links/{link_id:int}", links.delete_link, "Revoke a public link", status=204),
     E("GET", "/notifications", notifications.get_notifications, "My notifications, unread first", query=s.NotificationsQuery, response=s.NotificationList),
     E("POST", "/notifications/read", notifications.post_read, "Mark notifications read", body=s.MarkRead, response=s.MarkedRead),
     E("GET", "/changes", changes.get_changes, "What changed after a cursor, in order", query=s.ChangesQuery, response=s.ChangeList),
@@ -55,4 +58,8 @@ API: list[E] = [
 
 ROOT: list[E] = [
     E("GET", "/healthz", account.get_health, "Liveness and database check", response=s.Health, public=True),
+    E("GET", "/s/{token}", links.get_page, "A public link's page (HTML)", raw_response="text/html", public=True),
+    E("POST", "/s/{token}", links.post_page, "A public link's password form (sets a grant cookie)", raw_body="application/x-www-form-urlencoded", raw_response="text/html", status=303, public=True),
+    E("GET", "/s/{token}/download", links.get_download, "A public link's file, or its folder as a zip", raw_response=OCTETS, public=True),
+    E("POST", "/s/{token}/upload", links.post_upload, "File drop: upload into a public link's folder", raw_body="multipart/form-data", response=s.DropResult, status=201, public=True),
 ]  # fmt: skip

@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from selfdrive.services.files import Entry
+from selfdrive.services.links import LinkView
 from selfdrive.services.shares import ShareView
 from selfdrive.store.meta.changes import Change
 from selfdrive.store.meta.notifications import Notification
@@ -424,6 +425,64 @@ class WaitResult(Struct):
 class RevisionsQuery(Struct, forbid_unknown_fields=True):
     path: str
     limit: Annotated[int, Meta(ge=1, le=1000)] = 20
+
+
+# -- public links (docs/links.md) -------------------------------------------------------
+
+
+class LinkRequest(Struct, forbid_unknown_fields=True):
+    path: str
+    #: visitors must give it (8 characters or more); omit for none
+    password: Annotated[str, Meta(max_length=1024)] | None = None
+    #: the link stops working then (410); must be in the future
+    expires_at: Millis | None = None
+    #: folders only: a file drop, where visitors may only upload (no listing, no download)
+    allow_upload: bool = False
+    #: the link is used up (410) after this many downloads started
+    max_downloads: Annotated[int, Meta(ge=1)] | None = None
+
+
+class LinkOut(Struct):
+    id: int
+    #: the link's page, relative to the server's root: /s/<token>
+    url: str
+    token: str
+    #: the linked node's path as you see it; null if it is in the trash or you
+    #: may no longer share it
+    path: str | None
+    kind: Literal["file", "folder"]
+    has_password: bool
+    expires_at: Millis | None
+    allow_upload: bool
+    max_downloads: int | None
+    #: downloads started so far
+    downloads: int
+    created_at: Millis
+    state: Literal["active", "expired", "used_up", "unavailable"]
+
+    @classmethod
+    def of(cls, v: LinkView) -> LinkOut:
+        k = v.link
+        return cls(
+            id=k.id, url="/s/" + k.token, token=k.token, path=v.path, kind=v.kind,  # type: ignore[arg-type]
+            has_password=k.password_hash is not None, expires_at=k.expires_at,
+            allow_upload=k.allow_upload, max_downloads=k.max_downloads, downloads=k.downloads,
+            created_at=k.created_at, state=v.state,  # type: ignore[arg-type]
+        )
+
+
+class LinkList(Struct):
+    links: list[LinkOut]
+
+
+class DroppedFile(Struct):
+    #: the name as sent (a taken name is stored as "name (2).ext", not shown here)
+    name: str
+    size: int
+
+
+class DropResult(Struct):
+    files: list[DroppedFile]
 
 
 def encode(value: object) -> bytes:

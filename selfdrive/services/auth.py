@@ -83,6 +83,11 @@ class AuthService:
 
         return await anyio.to_thread.run_sync(verify, limiter=self._limiter)
 
+    async def verify_password(self, password_hash: str, password: str) -> bool:
+        """True if *password* matches an Argon2id hash made by `hash_password`
+        (public links keep their passwords this way too)."""
+        return await self._verify(password_hash, password)
+
     async def create_user(
         self, name: str, password: str, *, is_admin: bool = False, quota_bytes: int
     ) -> User:

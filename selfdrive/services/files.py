@@ -257,8 +257,10 @@ class FileService:
         base_rev: int | None = None,
         mtime: int | None = None,
         content_length: int | None = None,
+        in_transaction: InTransaction | None = None,
     ) -> Entry:
-        """Store a stream as the newest revision of *path* (missing folders are made)."""
+        """Store a stream as the newest revision of *path* (missing folders are made);
+        *in_transaction* runs in the commit's transaction (see `commit`)."""
         parts = paths.split_path(path)
         if not parts:
             raise NotAFile("/ is a folder, not a file")
@@ -297,7 +299,7 @@ class FileService:
             )
             return await self.commit(
                 who, parts, ingested.blocks, ingested.size, ingested.content_hash, base_rev,
-                mtime, upload_id=upload_id,
+                mtime, upload_id=upload_id, in_transaction=in_transaction,
             )
         except BaseException:
             # The blocks are unpinned now, for the garbage collector (after its

@@ -19,6 +19,7 @@ from selfdrive.services.blocks import BlockService
 from selfdrive.services.changes import ChangeFeed, FeedSettings
 from selfdrive.services.files import FileService, Limits
 from selfdrive.services.fsck import FsckService
+from selfdrive.services.links import LinkService
 from selfdrive.services.maintenance import Maintenance, Settings
 from selfdrive.services.notifications import NotificationService
 from selfdrive.services.shares import ShareService
@@ -27,7 +28,7 @@ from selfdrive.services.uploads import UploadLimits, UploadService
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import CIPHER_NAMES, BlockCodec
 from selfdrive.store.content import ContentStore
-from selfdrive.store.keys import cpu_has_aes, load_keyring
+from selfdrive.store.keys import cpu_has_aes, derived_key, load_keyring
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.meta.db import Database, migrate
 from selfdrive.store.staging import Staging
@@ -50,6 +51,7 @@ class Runtime:
     changes: ChangeFeed
     shares: ShareService
     notifications: NotificationService
+    links: LinkService
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -117,9 +119,11 @@ async def open_runtime(
             daily_ms=r.daily_s * 1000, max_revisions=r.max_revisions,
         ),
     )
+    auth = AuthService(db, clock)
+    links = LinkService(db, files, auth, clock, derived_key(keyring, "link grants"))
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
-        auth=AuthService(db, clock), files=files, blocks=BlockService(db, content, clock),
+        auth=auth, links=links, files=files, blocks=BlockService(db, content, clock),
         trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging, changes),
         fsck=FsckService(db, content), uploads=uploads, changes=changes,
         shares=ShareService(db, files, clock), notifications=NotificationService(db, clock),

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import msgspec
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 KEY_BYTES = 32
@@ -121,6 +123,16 @@ def load_keyring(folder: Path, passphrase: str | None) -> Keyring:
         else:
             raise KeyringError(f"{path.name}: unknown protection {record.protection!r}")
     return Keyring(keys=keys, current_id=max(keys))
+
+
+def derived_key(keyring: Keyring, purpose: str) -> bytes:
+    """A 256-bit key for *purpose* (e.g. signing link grants), derived with
+    HKDF-SHA256 from the oldest master key, which is never rewritten or
+    retired: the same on every start, protected like the master keys, and
+    useless for opening blocks."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=b"selfdrive derived key: " + purpose.encode())
+    return hkdf.derive(keyring.keys[min(keyring.keys)])
 
 
 def _decode_key(path: Path, text: str) -> bytes:
