@@ -57,7 +57,13 @@ class _Doorbell(Response):
         rung = await _wait_unless_hung_up(self.feed, self.who, self.cursor, self.timeout, receive)
         if rung is not None:
             answer = msgspec.json.encode(WaitResult(rung.changes, rung.backoff_s))
-            await send({"type": "http.response.body", "body": answer.ljust(ANSWER_BYTES)})
+            # The client has its whole answer with these bytes (Content-Length);
+            # the server's end-of-response bookkeeping waits until a big
+            # wake-up is over, so that every waiter's bytes go out first.
+            await send({"type": "http.response.body", "body": answer.ljust(ANSWER_BYTES),
+                        "more_body": True})
+            await self.feed.settled()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _wait_unless_hung_up(

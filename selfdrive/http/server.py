@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import resource
 import signal
 
 import hypercorn.asyncio.tcp_server as hypercorn_tcp_server
@@ -38,6 +39,17 @@ def tune_allocator() -> None:
     mallopt(m_arena_max, 2)
 
 
+def raise_open_file_limit() -> int:
+    """Lift the soft limit on open files to the hard one: each connection is
+    a file, and long-poll waiters are many connections (10,000 is a design
+    figure).  Returns the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
 #: bytes Hypercorn asks the socket for per read (its default is 64 KiB); each
 #: read costs the event loop the same Python work, whatever its size, so big
 #: reads let a single upload stream go about 30% faster (docs/benchmarks.md)
@@ -63,6 +75,7 @@ def hypercorn_config(config: Config) -> HypercornConfig:
 async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then let running requests finish."""
     tune_allocator()
+    raise_open_file_limit()
     # Hypercorn has no setting for its read size, only this module constant.
     hypercorn_tcp_server.MAX_RECV = READ_BYTES
     stop = asyncio.Event()

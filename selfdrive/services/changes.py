@@ -76,6 +76,8 @@ class ChangeFeed:
         self._seen = 0
         self._floor = 0
         self._ringing: set[asyncio.Future[None]] = set()
+        self._calm = asyncio.Event()
+        self._calm.set()
 
     async def start(self) -> None:
         """Read where the journal stands, then follow every commit."""
@@ -155,7 +157,18 @@ class ChangeFeed:
             return
         task = asyncio.ensure_future(_ring_in_batches(bells))
         self._ringing.add(task)
-        task.add_done_callback(self._ringing.discard)
+        self._calm.clear()
+        task.add_done_callback(self._rung)
+
+    def _rung(self, task: asyncio.Future[None]) -> None:
+        self._ringing.discard(task)
+        if not self._ringing:
+            self._calm.set()
+
+    async def settled(self) -> None:
+        """Return once no big wake-up is in progress (at once, usually)."""
+        if self._ringing:
+            await self._calm.wait()
 
     async def _newest_for(self, user_id: int) -> int:
         if user_id not in self._latest:

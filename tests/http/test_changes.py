@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -139,3 +140,29 @@ def test_a_closed_connection_frees_its_waiter(server: Server, api: httpx.Client)
     while waiters() > base and time.monotonic() < deadline:
         time.sleep(0.05)
     assert waiters() == base, "hung-up clients leave no waiter behind"
+
+
+def test_the_head_comes_first_and_the_connection_stays_usable(
+    server: Server, api: httpx.Client,
+) -> None:
+    """The answer's head goes out when the wait starts, its 64-byte body at
+    the ring; then the same connection serves the next request."""
+    token = api.headers["authorization"].split()[1]
+    cursor = api.get("/changes/latest").json()["cursor"]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        ask = (f"GET /api/v1/changes/wait?cursor={cursor}&timeout=30 HTTP/1.1\r\n"
+               f"Host: x\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
+        s.sendall(ask)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        head, _, body = head.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"content-length: 64" in head.lower()
+        assert body == b"", "no answer before the ring"
+        api.post("/files/mkdir", json={"path": "/ding-dong"})
+        while len(body) < 64:
+            body += s.recv(4096)
+        assert json.loads(body) == {"changes": True, "backoff": 0}
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        again = s.recv(4096)
+        assert again.startswith(b"HTTP/1.1 200"), again
