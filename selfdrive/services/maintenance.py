@@ -13,6 +13,9 @@ Garbage collection (docs/storage.md, "Garbage collection", states the rule):
 5. *Staging*: the staged tails of resumable uploads that are gone (expired,
    cancelled, done) are deleted; stale generations once idle.
 
+Before GC, each run also prunes the change journal past its retention
+(`ChangeFeed.prune`).
+
 Every step works in bounded batches, so it can run while uploads and commits
 go on, and is safe to run from another process (`selfdrive gc`).
 """
@@ -66,7 +69,9 @@ class Report:
             f"freed {self.blocks_freed} blocks ({self.bytes_freed} bytes) and"
             f" {self.orphans_freed} orphan blocks ({self.orphan_bytes_freed} bytes);"
             f" purged {self.trash_entries_purged} trash entries, thinned"
-            f" {self.revisions_thinned} revisions, expired {self.uploads_expired} uploads"
+            f" {self.revisions_thinned} revisions, expired {self.uploads_expired} uploads;"
+            f" freed {self.staging_files_freed} staged tails, pruned"
+            f" {self.journal_rows_pruned} journal rows"
         )
 
 
