@@ -7,6 +7,7 @@ a copy of it, damaged the way the test needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -68,7 +69,7 @@ def block_map(data: Path) -> dict[tuple[str, str, int], list[bytes]]:
              "empty": "/empty", "archive.bin": "/old/archive.bin",
              "deep.bin": "/projects/old/deep.bin", "copy.bin": "/shared/copy.bin"}
     out: dict[tuple[str, str, int], list[bytes]] = {}
-    with sqlite3.connect(data / "meta.db") as db:
+    with contextlib.closing(sqlite3.connect(data / "meta.db")) as db, db:
         rows = db.execute(
             "SELECT u.name, n.name, r.rev, rb.block_id FROM revisions r"
             " JOIN nodes n ON n.id = r.node_id JOIN users u ON u.id = n.owner_id"
@@ -121,7 +122,7 @@ def problem_lines(out: str) -> list[str]:
 
 
 def db_rows(data: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(data / "meta.db") as db:
+    with contextlib.closing(sqlite3.connect(data / "meta.db")) as db, db:
         return db.execute(sql).fetchall()
 
 
@@ -228,7 +229,7 @@ def test_a_shared_block_names_every_file_that_holds_it(store: Store) -> None:
 
 
 def test_an_unsound_block_list_is_named(store: Store) -> None:
-    with sqlite3.connect(store.data / "meta.db") as db:
+    with contextlib.closing(sqlite3.connect(store.data / "meta.db")) as db, db:
         (rid,) = db.execute(
             "SELECT r.id FROM revisions r JOIN nodes n ON n.id = r.node_id"
             " WHERE n.name = 'archive.bin'").fetchone()
@@ -245,7 +246,7 @@ def test_an_unsound_block_list_is_named(store: Store) -> None:
 
 def test_a_bad_block_no_revision_lists_still_fails(store: Store) -> None:
     """A pinned or unreferenced block is checked too (a commit may list it later)."""
-    with sqlite3.connect(store.data / "meta.db") as db:
+    with contextlib.closing(sqlite3.connect(store.data / "meta.db")) as db, db:
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("INSERT INTO blocks (id, size, stored_size, created_at)"
                    " VALUES (?, 10, 50, 0)", (b"\x07" * 32,))
