@@ -42,9 +42,10 @@ class StreamChunker:
     is fed: do not change a buffer after feeding it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, feed_bytes: int = FEED_BYTES) -> None:
         self._pieces: list[bytes | memoryview] = []
         self._pending = 0
+        self._feed_bytes = feed_bytes
 
     @property
     def pending(self) -> int:
@@ -54,7 +55,7 @@ class StreamChunker:
         if data:
             self._pieces.append(data)
             self._pending += len(data)
-        if self._pending < FEED_BYTES:
+        if self._pending < self._feed_bytes:
             return []
         return self._cut(final=False)
 

@@ -27,7 +27,7 @@ import anyio.to_thread
 
 from selfdrive.core.blockhash import block_id as hash_block
 from selfdrive.core.blockhash import content_hash
-from selfdrive.core.chunking import StreamChunker
+from selfdrive.core.chunking import FEED_BYTES, StreamChunker
 from selfdrive.core.errors import HashMismatch, IncompleteBody, PayloadTooLarge
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import BlockCodec
@@ -39,6 +39,8 @@ BATCH_BYTES = 1024 * 1024
 #: an upload being pinned pins new blocks at most this often (seconds), so
 #: that pins come in batches; a durable block waits at most this long
 PIN_MIN_S = 1.0
+#: how much a resumable upload's piece gathers before a cut pass
+PIECE_FEED_BYTES = 2 * 1024 * 1024
 #: bytes of network reads queued between the receiver and the chunker
 QUEUE_BYTES = 8 * 1024 * 1024
 
@@ -204,7 +206,9 @@ class _Ingest:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.queued = 0
         self.room = asyncio.Event()
-        self.chunker = StreamChunker()
+        # A piece of a resumable upload may be only a few megabytes: cut
+        # sooner, so that storing overlaps with receiving within one piece.
+        self.chunker = StreamChunker(FEED_BYTES if final else PIECE_FEED_BYTES)
         self.total = 0
         self.stores: list[asyncio.Task[BlockRef]] = []
         self.slots = asyncio.Semaphore(INFLIGHT_BLOCKS)
