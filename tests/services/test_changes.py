@@ -5,37 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from selfdrive.config import load
-from selfdrive.core.clock import FakeClock, SystemClock
+from selfdrive.core.clock import FakeClock
 from selfdrive.core.errors import CursorExpired
 from selfdrive.services.auth import Principal
-from selfdrive.services.runtime import Runtime, open_runtime
+from selfdrive.services.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
 DAY = 24 * 3600.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[tuple[Runtime, FakeClock, Principal]]:
-    config, secrets = load(None, data_dir=tmp_path / "data", env={"HOME": str(tmp_path)})
-    clock = FakeClock(start_ms=SystemClock().now_ms())
-    runtime = await open_runtime(config, secrets, clock=clock)
-    user = await runtime.auth.create_user("alice", "alice-password", quota_bytes=10**12)
-    who = Principal(user.id, user.name, False, None, None)
-    try:
-        yield runtime, clock, who
-    finally:
-        await runtime.close()
 
 
 async def test_a_cursor_older_than_the_journal_must_relist(

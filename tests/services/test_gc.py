@@ -11,37 +11,17 @@ import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from selfdrive.config import load
 from selfdrive.core.blockhash import block_id
-from selfdrive.core.clock import FakeClock, SystemClock
+from selfdrive.core.clock import FakeClock
 from selfdrive.services.auth import Principal
-from selfdrive.services.runtime import Runtime, open_runtime
+from selfdrive.services.runtime import Runtime
 from selfdrive.store.content import PIN_MIN_S
 
 pytestmark = pytest.mark.anyio
 HOUR = 3600.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[tuple[Runtime, FakeClock, Principal]]:
-    config, secrets = load(None, data_dir=tmp_path / "data", env={"HOME": str(tmp_path)})
-    clock = FakeClock(start_ms=SystemClock().now_ms())
-    runtime = await open_runtime(config, secrets, clock=clock)
-    user = await runtime.auth.create_user("alice", "alice-password", quota_bytes=10**12)
-    who = Principal(user.id, user.name, False, None, None)
-    try:
-        yield runtime, clock, who
-    finally:
-        await runtime.close()
 
 
 async def _body(data: bytes) -> AsyncIterator[bytes]:

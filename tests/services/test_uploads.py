@@ -13,14 +13,12 @@ import itertools
 import os
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from selfdrive.config import load
 from selfdrive.core.blockhash import block_id, content_hash
 from selfdrive.core.chunking import chunk_bytes
-from selfdrive.core.clock import FakeClock, SystemClock
+from selfdrive.core.clock import FakeClock
 from selfdrive.core.errors import (
     ChecksumMismatch,
     IncompleteBody,
@@ -34,31 +32,13 @@ from selfdrive.core.errors import (
 )
 from selfdrive.services import uploads as uploads_module
 from selfdrive.services.auth import Principal
-from selfdrive.services.runtime import Runtime, open_runtime
+from selfdrive.services.runtime import Runtime
 from selfdrive.services.uploads import Checksum
 from selfdrive.store.meta import uploads as uq
 
 pytestmark = pytest.mark.anyio
 HOUR = 3600.0
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[tuple[Runtime, FakeClock, Principal]]:
-    config, secrets = load(None, data_dir=tmp_path / "data", env={"HOME": str(tmp_path)})
-    clock = FakeClock(start_ms=SystemClock().now_ms())
-    runtime = await open_runtime(config, secrets, clock=clock)
-    user = await runtime.auth.create_user("alice", "alice-password", quota_bytes=10**12)
-    who = Principal(user.id, user.name, False, None, "laptop")
-    try:
-        yield runtime, clock, who
-    finally:
-        await runtime.close()
 
 
 async def _body(data: bytes, piece: int = 65536) -> AsyncIterator[bytes]:
