@@ -349,3 +349,27 @@ async def test_a_silent_patch_gives_way_to_a_new_one(
     assert (await stale).offset == MIB
     upload = await runtime.uploads.patch(who, upload.token, MIB, _body(data[MIB:]))
     assert upload.done and await _read(runtime, who, "/phone.bin") == data
+
+
+async def test_a_tail_written_but_never_committed_is_ignored(
+    rt: tuple[Runtime, FakeClock, Principal],
+) -> None:
+    """A crash between a staging write and its commit leaves bytes past the
+    committed length, or a whole next generation: neither is ever read, and
+    the next append cuts them off."""
+    runtime, _, who = rt
+    data = _mixed(7 * MIB, seed=5)
+    upload = await runtime.uploads.create(who, "/crash.bin", len(data))
+    upload = await runtime.uploads.patch(who, upload.token, 0, _body(data[: 3 * MIB]))
+    [name] = _staging(runtime)
+    staging = runtime.config.data_path / "staging"
+    with (staging / name).open("ab") as f:
+        f.write(b"\x00\x00\x10\x00" + os.urandom(5000))  # a torn record
+    token, gen = name.rsplit(".", 1)
+    (staging / f"{token}.{int(gen) + 1}").write_bytes(os.urandom(3000))  # an uncommitted gen
+    # The next piece reads only what was committed, and appends after it.
+    at = 3 * MIB
+    upload = await runtime.uploads.patch(who, upload.token, at, _body(data[at : at + 100]))
+    at = upload.offset
+    upload = await runtime.uploads.patch(who, upload.token, at, _body(data[at:]))
+    assert upload.done and await _read(runtime, who, "/crash.bin") == data
