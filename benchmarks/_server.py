@@ -3,24 +3,43 @@ stream a request body from a file."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import platform
 import secrets
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 MB = 1_000_000
 IO = 1 << 20  # every read and write of a transfer or copy
+
+
+@contextlib.contextmanager
+def work_dir(prefix: str, parent: Path | None, keep: bool) -> Iterator[Path]:
+    """A fresh work dir under *parent*, removed afterwards unless *keep*."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 class BenchError(Exception):

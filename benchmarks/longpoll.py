@@ -32,10 +32,8 @@ import math
 import operator
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -43,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from _server import MB, BenchError, Server, cpu_seconds, machine, status_mb
+from _server import MB, BenchError, Server, cpu_seconds, machine, status_mb, work_dir
 
 API = "/api/v1"
 WAIT_S = 120  # the longest wait the server allows: nothing times out while measured
@@ -471,22 +469,17 @@ def main() -> int:
     args = ap.parse_args()
     if args.waiters < args.users or args.waiters % args.users:
         ap.error("--waiters must be a multiple of --users")
-    work = Path(tempfile.mkdtemp(prefix="selfdrive-longpoll-", dir=args.data_dir))
     try:
-        nofile = raise_nofile(args.waiters + 100)
-        (work / "selfdrive.toml").write_text(
-            f"[limits]\nmax_waiters = {max(20_000, 2 * args.waiters)}\n")
-        results = [run_scenario(work, "one user", 1, args.waiters, args.batch),
-                   run_scenario(work, f"{args.users} users", args.users,
-                                args.waiters // args.users, args.batch)]
+        with work_dir("selfdrive-longpoll-", args.data_dir, args.keep) as work:
+            nofile = raise_nofile(args.waiters + 100)
+            (work / "selfdrive.toml").write_text(
+                f"[limits]\nmax_waiters = {max(20_000, 2 * args.waiters)}\n")
+            results = [run_scenario(work, "one user", 1, args.waiters, args.batch),
+                       run_scenario(work, f"{args.users} users", args.users,
+                                    args.waiters // args.users, args.batch)]
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     print(f"## selfdrive long poll, {args.waiters} waiters on one server\n\n{machine()}\n"
           f"- RLIMIT_NOFILE {nofile} (client and server)\n")
     print(report(results))

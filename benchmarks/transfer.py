@@ -24,9 +24,7 @@ import http.client
 import itertools
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from _server import (
     machine,
     send_body,
     status_mb,
+    work_dir,
 )
 
 from selfdrive.config import parse_size
@@ -345,19 +344,12 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     args = ap.parse_args()
     size = parse_size(args.size)
-    parent = args.data_dir or Path("/var/tmp")
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="selfdrive-bench-", dir=parent))
     try:
-        run(size, work)
+        with work_dir("selfdrive-bench-", args.data_dir or Path("/var/tmp"), args.keep) as work:
+            run(size, work)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -19,6 +19,7 @@ import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote
 
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -90,23 +91,28 @@ async def create(call: Call[None, None]) -> Response:
     assert length is not None
     raw_meta = h.get("upload-metadata", "")
     meta = parse_metadata(raw_meta)
+    with_body = _has_body(call.request)
+    if with_body and _media_type(call.request) != OFFSET_OCTETS:
+        raise UnsupportedMediaType(f"an upload's bytes are sent as {OFFSET_OCTETS}")
     upload = await call.runtime.uploads.create(
         call.who, target_path(meta), length, base_rev=_meta_int(meta, "base_rev"),
         mtime=_meta_int(meta, "mtime"), metadata=raw_meta,
     )
     headers = {"Location": location(upload)} | upload_headers(upload)
-    if _has_body(call.request):
-        if _media_type(call.request) != OFFSET_OCTETS:
-            raise UnsupportedMediaType(f"an upload's bytes are sent as {OFFSET_OCTETS}")
-        try:
-            upload = await _patch(call, upload.token, 0)
-        except IncompleteBody:
-            raise
-        except SelfdriveError:
-            # The upload exists; the client resumes from what it holds.
-            upload = await call.runtime.uploads.status(call.who, upload.token)
-        headers |= upload_headers(upload)
-    return Response(status_code=201, headers=headers)
+    if not with_body:
+        return Response(status_code=201, headers=headers)
+    try:
+        upload = await _patch(call, upload.token, 0)
+    except IncompleteBody:
+        raise
+    except SelfdriveError as exc:
+        # The upload exists: say what was wrong with the bytes, and where the
+        # upload is, so that the client can resume it.
+        response = from_exception(exc)
+        held = await call.runtime.uploads.status(call.who, upload.token)
+        response.headers.update(headers | upload_headers(held))
+        return response
+    return Response(status_code=201, headers=headers | upload_headers(upload))
 
 
 @tus
@@ -197,7 +203,8 @@ def upload_headers(upload: Upload) -> dict[str, str]:
     headers = {"Upload-Offset": str(upload.offset)}
     if upload.done:
         assert upload.done_path is not None
-        headers["Selfdrive-Path"] = _quote(upload.done_path)
+        # A path in a header: percent-encoded UTF-8 (headers are Latin-1).
+        headers["Selfdrive-Path"] = quote(upload.done_path, safe="/")
         headers["Selfdrive-Rev"] = str(upload.done_rev)
     else:
         headers["Upload-Expires"] = email.utils.formatdate(upload.expires_at / 1000, usegmt=True)
@@ -210,11 +217,6 @@ def upload_out(upload: Upload) -> UploadOut:
         offset=upload.offset, expires=upload.expires_at, done=upload.done,
         committed_path=upload.done_path, rev=upload.done_rev, conflict=upload.conflict,
     )
-
-
-def _quote(path: str) -> str:
-    """A path in a header: percent-encoded UTF-8 (headers are Latin-1)."""
-    return quote(path, safe="/")
 
 
 def parse_metadata(raw: str) -> dict[str, str]:
@@ -251,8 +253,8 @@ def _meta_int(meta: dict[str, str], key: str) -> int | None:
     return int(meta[key])
 
 
-def _number(headers: object, name: str, *, required: bool = False) -> int | None:
-    raw = headers.get(name)  # type: ignore[attr-defined]
+def _number(headers: Headers, name: str, *, required: bool = False) -> int | None:
+    raw = headers.get(name)
     if raw is None:
         if required:
             raise BadRequest(f"the {name.title()} header is required")

@@ -270,7 +270,7 @@ class FileService:
         user = place.owner  # an upload into a share counts toward its owner's quota
         room = user.quota_bytes - user.used_bytes + (existing.size if existing else 0)
         if content_length is not None:
-            self._check_size(content_length, room)
+            self.check_size(content_length, room)
         too_large: type[Exception] = (
             QuotaExceeded if room < self.limits.max_file_bytes else PayloadTooLarge
         )
@@ -343,7 +343,8 @@ class FileService:
         refs = [BlockRef(b, sizes[b], 0, new=False) for b in block_ids]
         return await self.commit(who, parts, refs, size, content_hash(block_ids), base_rev, mtime)
 
-    def _check_size(self, size: int, room: int) -> None:
+    def check_size(self, size: int, room: int) -> None:
+        """PayloadTooLarge past the file limit, QuotaExceeded past *room*."""
         if size > self.limits.max_file_bytes:
             raise PayloadTooLarge(
                 f"a file may be at most {self.limits.max_file_bytes} bytes",
@@ -427,7 +428,7 @@ class FileService:
                 raise RevisionConflict(f"{place.path} changed while it was being restored")
             old_size = existing.size if existing else 0
             if size > old_size:
-                self._check_size(size, user.quota_bytes - user.used_bytes + old_size)
+                self.check_size(size, user.quota_bytes - user.used_bytes + old_size)
             if existing is None:
                 parent = await self.ensure_folders(conn, who, user, place.parts[:-1], now)
                 node_id = await tree.insert_node(

@@ -105,7 +105,7 @@ async def open_runtime(
     uploads = UploadService(
         db, files, content, staging, clock,
         UploadLimits(
-            max_bytes=config.limits.max_file_bytes, expiry_ms=m.upload_expiry_s * 1000,
+            expiry_ms=m.upload_expiry_s * 1000,
             max_open=config.limits.max_open_uploads,
             max_staging_bytes=config.limits.max_staging_bytes,
         ),

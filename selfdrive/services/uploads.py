@@ -83,8 +83,6 @@ CONFLICT_ATTEMPTS = 20
 
 @dataclass(frozen=True)
 class UploadLimits:
-    #: the largest upload (Tus-Max-Size)
-    max_bytes: int
     #: an unfinished upload is removed this long after its last PATCH
     expiry_ms: int
     #: unfinished resumable uploads per user
@@ -199,22 +197,13 @@ class UploadService:
             raise NotAFile("/ is a folder, not a file")
         if length < 0:
             raise BadRequest("Upload-Length must not be negative")
-        if length > self.limits.max_bytes:
-            raise PayloadTooLarge(
-                f"an upload may be at most {self.limits.max_bytes} bytes",
-                max_bytes=self.limits.max_bytes,
-            )
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             place = await self.files.place(conn, who, parts, write=True)
             existing = await self.files.check_target(conn, place, base_rev)
             owner = place.owner  # an upload into a share counts toward its owner's quota
             room = owner.quota_bytes - owner.used_bytes + (existing.size if existing else 0)
-            if length > room:
-                raise QuotaExceeded(
-                    f"this upload needs {length} bytes but only {max(room, 0)} are left"
-                    " in the quota", available_bytes=max(room, 0),
-                )
+            self.files.check_size(length, room)
             user = await usersq.user_by_id(conn, who.user_id)
             if user is None:
                 raise NotFound("your account no longer exists")
@@ -401,12 +390,12 @@ class UploadService:
         ingested = await self.content.ingest(
             pieces(), pin=checkpoint, pin_after_s=0.0, prefix=prefix, final=False,
         )
-        if hasher is not None:
+        if checksum is not None and hasher is not None:
             if interrupted:
                 raise IncompleteBody("the body broke off; with a checksum nothing of it is kept")
-            if hasher.digest() != checksum.digest:  # type: ignore[union-attr]
+            if hasher.digest() != checksum.digest:
                 raise ChecksumMismatch(
-                    f"the body does not match its {checksum.algorithm} checksum;"  # type: ignore[union-attr]
+                    f"the body does not match its {checksum.algorithm} checksum;"
                     " its bytes were discarded",
                 )
         fresh = ingested.blocks[recorded:]
@@ -473,6 +462,7 @@ class UploadService:
             await uq.mark_done(conn, row.upload_id, path, rev, expires)
 
         parts = paths.split_path(row.path)
+        folder, name = parts[:-1], parts[-1]
         base_rev = row.base_rev
         try:
             for attempt in range(CONFLICT_ATTEMPTS + 1):
@@ -487,11 +477,9 @@ class UploadService:
                         raise
                     # The file changed (or a folder took its place) since the
                     # upload began: keep both, the upload as a conflict copy.
-                    name = conflict_name(
-                        paths.split_path(row.path)[-1], device=who.device_name,
-                        when_ms=self.clock.now_ms(), attempt=attempt + 1,
-                    )
-                    parts, base_rev = [*paths.split_path(row.path)[:-1], name], 0
+                    copy = conflict_name(name, device=who.device_name,
+                                         when_ms=self.clock.now_ms(), attempt=attempt + 1)
+                    parts, base_rev = [*folder, copy], 0
         except BaseException:
             # Keep what arrived: the client may fix the cause (free some
             # quota...) and PATCH again with no bytes at the final offset.

@@ -30,7 +30,8 @@ TMP_MARK = ".tmp-"
 GC_MARK = ".gc-"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a new or renamed file in it) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -77,7 +78,7 @@ class LocalBlockStore:
             raise
         os.close(fd)
         os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def _make_shard(self, shard: Path) -> None:
         if shard.is_dir():
@@ -88,7 +89,7 @@ class LocalBlockStore:
                 folder.mkdir()
             except FileExistsError:
                 continue
-            _fsync_dir(folder.parent)
+            fsync_dir(folder.parent)
 
     async def get(self, block_id: bytes) -> bytes:
         path = self.path_of(block_id)
@@ -173,7 +174,7 @@ def _collect(path: Path, idle_since: float) -> bool:
     if doomed.stat().st_mtime >= idle_since:
         with contextlib.suppress(FileExistsError):
             os.link(doomed, path)  # never replaces a fresh copy written meanwhile
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(doomed)
         return False
@@ -191,7 +192,7 @@ def _put_back_aside(path: Path) -> bool:
             os.link(aside, path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(aside)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return path.exists()
     return False
 

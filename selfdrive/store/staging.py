@@ -27,6 +27,7 @@ import anyio.to_thread
 
 from selfdrive.core.errors import CorruptBlock, StorageError
 from selfdrive.store.codec import BlockCodec
+from selfdrive.store.local import fsync_dir
 
 _RECORD = struct.Struct(">I32s")
 
@@ -46,25 +47,29 @@ class Staging:
         return await anyio.to_thread.run_sync(self._read, token, gen, length)
 
     def _read(self, token: str, gen: int, length: int) -> bytes:
-        where = f"staged tail {token}.{gen}"
         try:
             raw = self.path(token, gen).read_bytes()
         except OSError as exc:
             raise _storage_error(exc) from exc
+        return self._decode(raw, length, f"{token}.{gen}")[0]
+
+    def _decode(self, raw: bytes, length: int, name: str) -> tuple[bytes, int]:
+        """The first *length* plaintext bytes of a staging file's records, each
+        verified, and where the records holding them end in the file."""
         out = bytearray()
         pos = 0
         while len(out) < length:
             if pos + _RECORD.size > len(raw):
-                raise CorruptBlock(f"{where} is shorter than the database says")
+                raise CorruptBlock(f"staged tail {name} is shorter than the database says")
             size, bid = _RECORD.unpack_from(raw, pos)
             pos += _RECORD.size
             if pos + size > len(raw):
-                raise CorruptBlock(f"{where} is truncated")
+                raise CorruptBlock(f"staged tail {name} is truncated")
             out += self.codec.open_block(bid, raw[pos : pos + size])
             pos += size
         if len(out) != length:
-            raise CorruptBlock(f"{where} does not end where the database says")
-        return bytes(out)
+            raise CorruptBlock(f"staged tail {name} does not end where the database says")
+        return bytes(out), pos
 
     async def append(self, token: str, gen: int, have: int, data: bytes | memoryview) -> None:
         """Durably add *data* after the first *have* plaintext bytes of (token, gen).
@@ -79,7 +84,7 @@ class Staging:
     def _append(self, token: str, gen: int, have: int, record: bytes) -> None:
         path = self.path(token, gen)
         try:
-            keep = self._byte_length(path, have) if have else 0
+            keep = self._decode(path.read_bytes(), have, path.name)[1] if have else 0
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
                 os.ftruncate(fd, keep)
@@ -91,29 +96,9 @@ class Staging:
             finally:
                 os.close(fd)
             if not have:
-                dfd = os.open(self.root, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+                fsync_dir(self.root)
         except OSError as exc:
             raise _storage_error(exc) from exc
-
-    def _byte_length(self, path: Path, plain: int) -> int:
-        """Where the records holding the first *plain* plaintext bytes end."""
-        with path.open("rb") as f:
-            raw = f.read()
-        pos = total = 0
-        while total < plain:
-            if pos + _RECORD.size > len(raw):
-                raise CorruptBlock(f"staged tail {path.name} is shorter than the database says")
-            size, bid = _RECORD.unpack_from(raw, pos)
-            pos += _RECORD.size
-            total += len(self.codec.open_block(bid, raw[pos : pos + size]))
-            pos += size
-        if total != plain:
-            raise CorruptBlock(f"staged tail {path.name} does not end where the database says")
-        return pos
 
     async def remove(self, token: str, *, except_gen: int | None = None) -> None:
         """Delete every generation of *token* (but *except_gen*); missing is fine."""
@@ -169,9 +154,6 @@ class Staging:
             freed += 1
             nbytes += st.st_size
         return freed, nbytes
-
-    def usage(self) -> int:
-        return sum(p.stat().st_size for p in self.root.iterdir() if p.is_file())
 
 
 def _storage_error(exc: OSError) -> StorageError:

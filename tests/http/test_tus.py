@@ -334,3 +334,21 @@ def test_tuspy_with_checksums(server: Server) -> None:
     uploader.upload()
     with server.client(token) as c:
         assert c.get("/files/content", params={"path": "/tuspy/sums.bin"}).content == data
+
+
+def test_creation_with_upload_reports_a_bad_body(server: Server) -> None:
+    """The upload is made, the bytes are refused: the answer says why and where
+    the upload is, so the client can resume it; a wrong type makes nothing."""
+    _, token = server.add_user()
+    data = os.urandom(1000)
+    wrong = base64.b64encode(hashlib.sha256(b"not it").digest()).decode()
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as c:
+        r = c.post("/api/v1/uploads", content=data, headers={
+            **OCTETS, "Upload-Length": "1000", "Upload-Metadata": _meta(path="/cwu.bin"),
+            "Upload-Checksum": f"sha256 {wrong}"})
+        assert r.status_code == 460 and r.headers["upload-offset"] == "0"
+        assert c.head(r.headers["location"], headers=TUS).status_code == 200
+        r = c.post("/api/v1/uploads", content=data, headers={
+            **TUS, "Content-Type": "text/plain", "Upload-Length": "1000",
+            "Upload-Metadata": _meta(path="/typed.bin")})
+        assert r.status_code == 415 and "location" not in r.headers

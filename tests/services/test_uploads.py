@@ -151,7 +151,7 @@ async def test_offsets_and_lengths_are_enforced(rt: tuple[Runtime, FakeClock, Pr
         await runtime.uploads.patch(who, upload.token, 0, _body(b"x" * 1001))
     assert (await runtime.uploads.status(who, upload.token)).offset == 0
     with pytest.raises(PayloadTooLarge):
-        await runtime.uploads.create(who, "/huge.bin", runtime.uploads.limits.max_bytes + 1)
+        await runtime.uploads.create(who, "/huge.bin", runtime.files.limits.max_file_bytes + 1)
     other = Principal(who.user_id + 1000, "mallory", False, None, None)
     with pytest.raises(NotFound):
         await runtime.uploads.status(other, upload.token)
