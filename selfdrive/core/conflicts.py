@@ -2,15 +2,18 @@
 the one that arrives second is kept beside the first under a name that says
 what happened, as Dropbox and Seafile do::
 
-    report (conflicted copy 2026-11-26 093000 from laptop).txt
+    report (conflicted copy from laptop 2026-11-26 09-30-00).txt
 
-The stamp is UTC.  The server uses this for a resumable upload whose base
+(the form DESIGN.md fixes).  The stamp is UTC.  `is_conflict_copy` tells such
+a name apart: the sync client never makes a conflict copy of a conflict copy
+(Syncthing's rule), so conflicts cannot breed.  The server uses this for a resumable upload whose base
 revision is outdated by the time its last byte arrives; the sync client uses
 it for edits made on two devices.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 
@@ -20,10 +23,8 @@ from selfdrive.core.paths import MAX_NAME_BYTES
 def conflict_name(name: str, *, device: str | None, when_ms: int, attempt: int = 1) -> str:
     """The name of the conflict copy of *name*; *attempt* > 1 when that is taken."""
     stem, ext = _split_ext(name)
-    stamp = time.strftime("%Y-%m-%d %H%M%S", time.gmtime(when_ms / 1000))
-    label = f"conflicted copy {stamp}"
-    if device:
-        label += f" from {_clean(device)}"
+    stamp = time.strftime("%Y-%m-%d %H-%M-%S", time.gmtime(when_ms / 1000))
+    label = f"conflicted copy from {_clean(device or '')} {stamp}"
     if attempt > 1:
         label += f" {attempt}"
     suffix = f" ({label}){ext}"
@@ -31,6 +32,16 @@ def conflict_name(name: str, *, device: str | None, when_ms: int, attempt: int =
     while len(stem.encode("utf-8")) > max(room, 1):
         stem = stem[:-1]
     return stem + suffix
+
+
+def is_conflict_copy(name: str) -> bool:
+    """Whether *name* was made by `conflict_name`."""
+    return _CONFLICT.search(name) is not None
+
+
+_CONFLICT = re.compile(
+    r" \(conflicted copy from .* \d{4}-\d{2}-\d{2} \d{2}-\d{2}-\d{2}( \d+)?\)(\.[^.]*)?\Z"
+)
 
 
 def numbered_name(name: str, number: int) -> str:

@@ -176,8 +176,8 @@ async def test_a_stale_base_rev_becomes_a_conflict_copy(
     upload = await runtime.uploads.patch(who, upload.token, 0, _body(b"my change"))
     assert upload.done and upload.conflict
     assert upload.done_path is not None and upload.done_path.startswith(
-        "/doc (conflicted copy "
-    ) and upload.done_path.endswith(" from laptop).txt")
+        "/doc (conflicted copy from laptop "
+    ) and upload.done_path.endswith(").txt")
     assert await _read(runtime, who, "/doc.txt") == b"version 2", "the other side is kept"
     assert await _read(runtime, who, upload.done_path) == b"my change", "and so is ours"
 
