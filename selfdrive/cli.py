@@ -1,4 +1,4 @@
-"""The `selfdrive` command: serve, user add, user list, gc, fsck.
+"""The `selfdrive` command: serve, user add, user list, gc, fsck, login, logout, sync.
 
 Each subcommand is a small function; they share the config loading and the
 runtime opening, and print errors in one sentence (exit code 2 for usage,
@@ -59,6 +59,27 @@ def parser() -> argparse.ArgumentParser:
                       help="mark the revisions that cannot be read whole as broken"
                            " (nothing is deleted)")
     _common(fsck)
+
+    login = sub.add_parser("login", help="log this device in to a server (stores a token)")
+    login.add_argument("--server", required=True,
+                       help="the server's URL, e.g. https://drive.example.com")
+    login.add_argument("--username", help="the user to log in as (default: ask)")
+    login.add_argument("--password-stdin", action="store_true",
+                       help="read the password from standard input instead of asking")
+    login.add_argument("--device-name", help="how this device is listed (default: the hostname)")
+    logout = sub.add_parser("logout", help="revoke this device's token and forget it")
+    logout.add_argument("--server", help="the server to log out of (default: the last login)")
+
+    sync = sub.add_parser("sync", help="keep a local folder and a server folder in two-way sync")
+    sync.add_argument("dir", help="the local folder")
+    sync.add_argument("--remote", default="/", help="the server folder (default: /)")
+    sync.add_argument("--server", help="the server (default: the last login)")
+    sync.add_argument("--once", action="store_true",
+                      help="sync both ways, then exit: 0 in sync, non-zero with the reason")
+    sync.add_argument("--status", action="store_true",
+                      help="say what is pending, what failed and why, then exit")
+    sync.add_argument("--confirm-deletes", action="store_true",
+                      help="let a remote change move more than half the local files to the trash")
     return top
 
 
@@ -151,6 +172,35 @@ async def _fsck(args: argparse.Namespace) -> int:
     return 0 if report.whole else 1
 
 
+async def _login(args: argparse.Namespace) -> int:
+    from selfdrive.sync import account, credentials
+
+    server = credentials.normalise_server(args.server)
+    if args.password_stdin and not args.username:
+        raise SelfdriveError("--password-stdin needs --username")
+    try:
+        username = args.username or input("Username: ").strip()
+        password = (_read_password(True) if args.password_stdin
+                    else getpass.getpass("Password: "))  # asked once: a typo just fails
+    except EOFError:
+        raise SelfdriveError("no username or password given") from None
+    login = await account.login(server, username, password, args.device_name)
+    path = credentials.save(login)  # the token only: the password is never stored
+    print(f"Logged in to {login.server} as {login.username} (device {login.device_name!r});"
+          f" token stored in {path}")
+    return 0
+
+
+async def _logout(args: argparse.Namespace) -> int:
+    from selfdrive.sync import account, credentials
+
+    login = credentials.load(args.server)
+    await account.logout(login)
+    print(f"Logged out of {login.server}: device {login.device_name!r} revoked,"
+          f" token removed from {credentials.credentials_path()}")
+    return 0
+
+
 def _human(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -162,9 +212,17 @@ def _human(n: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"serve": _serve, "gc": _gc, "fsck": _fsck}
+    commands = {"serve": _serve, "gc": _gc, "fsck": _fsck, "login": _login, "logout": _logout}
     if args.command == "user":
         run = _user_add if args.user_cmd == "add" else _user_list
+    elif args.command == "sync":
+        from selfdrive.sync import command
+
+        try:
+            return command.run(args)
+        except SelfdriveError as exc:
+            print(f"selfdrive: {exc}", file=sys.stderr)
+            return 1
     else:
         run = commands[args.command]
     try:
