@@ -1,0 +1,677 @@
+"""The sync engine: keeps one local folder and one server folder in step.
+
+A *round* brings the remote tree up to date from the change feed (or a full
+listing), scans the disk, plans (planner.py) and runs the plan, recording each
+success in the base at once.  Rounds repeat until a plan has nothing left to
+do; `--once` stops there, a live sync then waits for a file-system event, the
+change feed's doorbell or the periodic rescan.
+
+Safety rules kept here (docs/sync.md lists them all):
+
+- nothing is inferred from an error: the remote tree changes only from a
+  successful listing or the change feed;
+- the sync root holds a marker (`.selfdrive/marker`) and the config dir
+  remembers every root it synced: a root without its marker (an unmounted
+  drive) is refused rather than read as "everything was deleted";
+- when the server's history goes backwards (its cursor is behind ours, or a
+  file's revision is lower than the one we agreed on), the base is dropped:
+  every difference then becomes an upload or a conflict copy, never a delete;
+- a plan that would move more than half of the local files (and more than
+  `MASS_DELETE_MIN` of them), or over 1,000, to the trash stops for
+  `--confirm-deletes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from selfdrive.core.errors import SelfdriveError
+from selfdrive.sync import planner, transfer
+from selfdrive.sync.api import Api, ApiError, Change, CursorExpired, Entry, Unreachable
+from selfdrive.sync.ignore import STATE_DIR, IgnoreRules
+from selfdrive.sync.names import probe_case_insensitive
+from selfdrive.sync.planner import Op, Options
+from selfdrive.sync.scan import Scan, scan
+from selfdrive.sync.state import State
+from selfdrive.sync.trash import move_to_trash
+from selfdrive.sync.tree import Base, Local, Remote, parent, under
+
+log = logging.getLogger("selfdrive.sync")
+
+MASS_DELETE_MIN = 5
+MASS_DELETE_MAX = 1000
+MAX_ROUNDS = 12
+CACHE_BYTES = 1 << 30
+#: files written within this long before a scan wait for the next one
+SETTLE_NS = 150_000_000
+RESCAN_S = 300.0
+WAIT_S = 60.0
+
+
+class SyncError(SelfdriveError):
+    code = "sync_error"
+
+
+class MarkerMissing(SyncError):
+    code = "marker_missing"
+
+
+class DeletesNeedConfirmation(SyncError):
+    code = "deletes_need_confirmation"
+
+
+@dataclass
+class Stats:
+    uploaded: int = 0
+    downloaded: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    moved: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    ops: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    remote_root: str = "/"
+    device: str = ""
+    confirm_deletes: bool = False
+    cache_bytes: int = CACHE_BYTES
+    #: where synced roots are remembered (the marker rule); None: not kept
+    registry: Path | None = None
+
+
+class Engine:
+    def __init__(self, settings: Settings, api: Api,
+                 progress: Callable[[str, Stats], None] | None = None) -> None:
+        self.s = settings
+        self.root = settings.root.resolve()
+        self.api = api
+        self.state_dir = self.root / STATE_DIR
+        self._check_marker()
+        self.state = State(self.state_dir / "state.db")
+        self.rules = IgnoreRules.load(self.root)
+        self.case_insensitive = probe_case_insensitive(self.root)
+        self.cache = transfer.BlockCache(self.state_dir / "blocks", settings.cache_bytes)
+        self.cache_file_max = settings.cache_bytes // 4
+        self.stats = Stats()
+        self._progress = progress or (lambda _msg, _stats: None)
+        self.wake = asyncio.Event()
+        self._cursor_moved = asyncio.Event()
+
+    def close(self) -> None:
+        self.state.close()
+
+    # ---- the marker -------------------------------------------------------------
+
+    def _check_marker(self) -> None:
+        marker = self.state_dir / "marker"
+        known = _registry_read(self.s.registry).get(str(self.root))
+        if marker.exists():
+            mark = marker.read_text().strip()
+            if known is not None and known != mark:
+                raise MarkerMissing(f"{self.root} holds another sync folder's state; refusing")
+        else:
+            if known is not None:
+                raise MarkerMissing(
+                    f"{self.root} was synced before, but its marker {marker} is missing: "
+                    "is the drive mounted? Refusing to sync an empty-looking folder. "
+                    "If you mean to start over here, remove it from "
+                    f"{self.s.registry} first.")
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            mark = secrets.token_hex(16)
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(mark + "\n")
+            os.replace(tmp, marker)
+        if known is None and self.s.registry is not None:
+            _registry_add(self.s.registry, str(self.root), mark)
+
+    # ---- keys and paths -------------------------------------------------------
+
+    def rpath(self, key: str) -> str:
+        base = self.s.remote_root.rstrip("/")
+        return f"{base}/{key}" if key else (base or "/")
+
+    def key_of(self, path: str) -> str | None:
+        base = self.s.remote_root.rstrip("/")
+        if not base:
+            return path.lstrip("/") or None
+        if path.startswith(base + "/"):
+            return path[len(base) + 1:]
+        return None
+
+    def disk(self, key: str, local: Local | None = None) -> Path:
+        return self.root / (local.disk if local is not None and local.disk else key)
+
+    # ---- the remote tree --------------------------------------------------------
+
+    async def refresh_remote(self) -> None:
+        cursor = self.state.get("cursor")
+        if cursor is not None:
+            latest = await self.api.latest()
+            if latest.isdigit() and cursor.isdigit() and int(latest) < int(cursor):
+                await self._history_went_back("the server's change cursor is behind ours")
+                return
+            try:
+                while True:
+                    changes, cursor, more = await self.api.changes(cursor)
+                    await self._apply_changes(changes, cursor)
+                    if not more:
+                        break
+            except CursorExpired:
+                log.info("the change feed no longer reaches back to our cursor: listing again")
+                cursor = None
+        if cursor is None:
+            await self.relist()
+        self._cursor_moved.set()
+
+    async def relist(self) -> None:
+        cursor = await self.api.latest()  # first: what changes during the listing comes again
+        items: list[tuple[str, Remote]] = []
+        top = await self.api.metadata(self.rpath(""))
+        if top is None:
+            await self.api.mkdir(self.rpath(""))
+        else:
+            async for e in self.api.list_tree(self.rpath("")):
+                key = self.key_of(e.path)
+                if key is not None:
+                    items.append((key, _remote(e)))
+        base = self.state.base()
+        went_back = any(
+            b.kind == "file" and r.id == b.remote_id and r.rev < b.rev
+            for key, r in items if (b := base.get(key)) is not None
+        )
+        self.state.replace_remote(items, cursor)
+        if went_back:
+            await self._history_went_back("a file's revision on the server is older than ours")
+
+    async def _history_went_back(self, why: str) -> None:
+        log.warning("%s: the server was restored from an older state. Keeping every local "
+                    "file; differences become uploads or conflict copies, nothing is deleted",
+                    why)
+        with self.state.transaction():
+            self.state.clear_base()
+            self.state.put("cursor", None)
+        await self.relist()
+
+    async def _apply_changes(self, changes: list[Change], cursor: str) -> None:
+        relist_under: list[str] = []
+        with self.state.transaction():
+            for c in changes:
+                key = self.key_of(c.path)
+                old = self.key_of(c.old_path) if c.old_path else None
+                if c.op == "move" and old is not None:
+                    if key is None:
+                        self.state.forget_remote(old)
+                        continue
+                    self.state.move_remote(old, key)
+                if key is None:
+                    continue
+                if c.op == "delete":
+                    self.state.forget_remote(key)
+                elif c.op == "move" and old is None:
+                    relist_under.append(c.path)  # came in from outside the synced folder
+                else:
+                    self.state.set_remote(key, Remote(
+                        kind="folder" if c.kind == "folder" else "file", id=c.id,
+                        content_hash=c.content_hash, size=c.size or 0, rev=c.rev or 0,
+                        executable=bool(c.executable)))
+            self.state.put("cursor", cursor)
+        for path in relist_under:
+            async for e in self.api.list_tree(path):
+                key = self.key_of(e.path)
+                if key is not None:
+                    self.state.set_remote(key, _remote(e))
+
+    # ---- rounds ---------------------------------------------------------------
+
+    async def scan(self) -> Scan:
+        self.rules = self.rules.refreshed()
+        now = time.time_ns()
+        result = await asyncio.to_thread(scan, self.root, self.state, self.rules,
+                                         now_ns=now)
+        for key, local in list(result.tree.items()):
+            if local.kind == "file" and local.mtime_ns > now - SETTLE_NS:
+                result.tree[key] = Local(kind="file", ino=local.ino, content_hash=None,
+                                         size=local.size, mtime_ns=local.mtime_ns,
+                                         executable=local.executable, disk=local.disk)
+        return result
+
+    async def round(self) -> tuple[list[Op], bool]:
+        """One plan and its run; returns the plan and whether anything is left
+        to wait for (unsettled files)."""
+        await self.refresh_remote()
+        found = await self.scan()
+        base, remote = self.state.base(), self.state.remote()
+        ops = planner.plan(base, found.tree, remote, Options(
+            device=self.s.device, now_ms=int(time.time() * 1000),
+            case_insensitive=self.case_insensitive))
+        unsettled = any(v.kind == "file" and v.content_hash is None for v in found.tree.values())
+        self._guard_deletes(ops, found)
+        with self.state.transaction():
+            self.state.clear_problems()
+            for key, why in found.problems.items():
+                self.state.set_problem(key, why)
+        for op in ops:
+            await self._run(op, found.tree, remote)
+        self._save_status(ops, unsettled)
+        return [op for op in ops if not isinstance(op, planner.Problem)], unsettled
+
+    def _guard_deletes(self, ops: list[Op], found: Scan) -> None:
+        n = planner.count_local_deletes(ops)
+        files = sum(1 for v in found.tree.values() if v.kind == "file")
+        if self.s.confirm_deletes or n == 0:
+            return
+        if n > MASS_DELETE_MAX or (n > files / 2 and n > MASS_DELETE_MIN):
+            self.state.put("status", json.dumps({
+                "at": int(time.time() * 1000), "in_sync": False,
+                "error": f"the server asks to delete {n} of {files} local files"}))
+            raise DeletesNeedConfirmation(
+                f"the server's changes would move {n} of the {files} local files to the "
+                "trash; if that is what you want, run again with --confirm-deletes")
+
+    async def run_once(self) -> Stats:
+        """Rounds until nothing is left to do (or MAX_ROUNDS)."""
+        for _ in range(MAX_ROUNDS):
+            ops, unsettled = await self.round()
+            if not ops and not unsettled:
+                break
+            if not ops:
+                await asyncio.sleep(SETTLE_NS / 1e9)
+        return self.stats
+
+    def in_sync(self) -> bool:
+        status = json.loads(self.state.get("status") or "{}")
+        return bool(status.get("in_sync"))
+
+    def _save_status(self, ops: list[Op], unsettled: bool) -> None:
+        pending = [_describe(op) for op in ops if not isinstance(op, planner.Record
+                                                             | planner.Forget)]
+        status = {
+            "at": int(time.time() * 1000),
+            "in_sync": not pending and not unsettled and not self.stats.failed,
+            "pending": pending[:200],
+            "failed": self.stats.failed,
+            "problems": self.state.problems(),
+            "server": self.api.server,
+            "remote": self.s.remote_root,
+        }
+        self.state.put("status", json.dumps(status))
+
+    # ---- running operations ---------------------------------------------------
+
+    async def _run(self, op: Op, local: dict[str, Local], remote: dict[str, Remote]) -> None:
+        key = op.src if isinstance(op, planner.MoveLocal | planner.MoveRemote) else op.key
+        try:
+            await self._dispatch(op, local)
+            self.stats.failed.pop(key, None)
+            if not isinstance(op, planner.Record | planner.Forget):
+                self.stats.ops += 1
+                self._progress(_describe(op), self.stats)
+        except transfer.Changed as exc:
+            log.info("%s: %s; next round", key, exc)
+        except ApiError as exc:
+            if exc.status == 409:
+                log.info("%s: the server changed meanwhile (%s); next round", key, exc)
+            elif exc.status in (400, 403, 404, 413, 507):
+                self.stats.failed[key] = str(exc)
+                self.state.set_problem(key, f"the server refused: {exc}")
+                log.warning("%s: %s", key, exc)
+            else:
+                raise
+        except FileNotFoundError as exc:
+            log.info("%s: %s; next round", key, exc)
+        except PermissionError as exc:
+            self.stats.failed[key] = str(exc)
+            self.state.set_problem(key, str(exc))
+
+    async def _dispatch(self, op: Op, local: dict[str, Local]) -> None:
+        st = self.state
+        match op:
+            case planner.Record(key, loc, rem):
+                st.set_base(key, _base(loc, rem))
+                if loc.kind == "file" and (h := st.hashed(key)) is not None:
+                    st.set_agreed(key, h)
+            case planner.Forget(key):
+                st.forget_base(key)
+            case planner.Problem(key, reason):
+                st.set_problem(key, reason)
+            case planner.MkdirLocal(key, rem):
+                path = self.root / key
+                path.mkdir(parents=True, exist_ok=True)
+                st.set_base(key, _base(_stat_local(path), rem))
+            case planner.MkdirRemote(key, loc):
+                entry = await self._mkdir_remote(key)
+                st.set_remote(key, _remote(entry))
+                st.set_base(key, _base(loc, _remote(entry)))
+            case planner.Upload(key, loc, base_rev):
+                await self._upload(key, loc, base_rev)
+            case planner.Download(key, rem, expect):
+                await self._download(key, rem, expect)
+            case planner.DeleteLocal(key, expect):
+                self._delete_local(key, expect)
+            case planner.DeleteRemote(key, kind, rev):
+                try:
+                    await self.api.delete(self.rpath(key), rev if kind == "file" else None)
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                with st.transaction():
+                    st.forget_remote(key)
+                    st.forget_base(key, subtree=True)
+                self.stats.deleted += 1
+            case planner.MoveLocal(src, dst):
+                self._move_local(src, dst, local.get(src))
+            case planner.MoveRemote(src, dst):
+                await self._move_remote(src, dst)
+            case planner.ConflictCopy(key, copy, loc, rem):
+                await self._conflict_copy(key, copy, loc, rem)
+
+    async def _mkdir_remote(self, key: str) -> Entry:
+        try:
+            return await self.api.mkdir(self.rpath(key))
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            entry = await self.api.metadata(self.rpath(key))
+            if entry is None or entry.kind != "folder":
+                raise
+            return entry
+
+    async def _upload(self, key: str, loc: Local, base_rev: int) -> None:
+        path = self.disk(key, loc)
+        try:
+            sent, entry = await transfer.upload(
+                self.api, path, self.rpath(key), loc, base_rev=base_rev,
+                known=self.state.hashed(key), old=self.state.agreed(key), cache=self.cache,
+                cache_file_max=self.cache_file_max)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            # the answer to an earlier try may have been lost: is ours already there?
+            there = await self.api.metadata(self.rpath(key))
+            if there is None or there.content_hash != loc.content_hash:
+                raise
+            entry = there
+            sent = None
+        assert isinstance(entry, Entry)
+        rem = _remote(entry)
+        with self.state.transaction():
+            self.state.set_remote(key, rem)
+            self.state.set_base(key, _base(loc, rem))
+            if sent is not None:
+                h = self.state.hashed(key)
+                if h is not None and h.content_hash == loc.content_hash:
+                    self.state.set_agreed(key, h)
+        self.stats.uploaded += 1
+        self.stats.bytes_sent += sent.bytes_sent if sent is not None else 0
+
+    async def _download(self, key: str, rem: Remote, expect: Local | None) -> None:
+        old = self.state.hashed(key) if expect is not None else None
+        if old is not None and expect is not None and (old.ino, old.size, old.mtime_ns) != (
+                expect.ino, expect.size, expect.mtime_ns):
+            old = None
+        record, received = await transfer.download(
+            self.api, self.root, expect.disk if expect and expect.disk else key, self.rpath(key),
+            rem, expect, old=old, cache=self.cache, cache_file_max=self.cache_file_max)
+        loc = Local(kind="file", ino=record.ino, content_hash=record.content_hash,
+                    size=record.size, mtime_ns=record.mtime_ns, executable=rem.executable)
+        with self.state.transaction():
+            if record.mtime_ns < time.time_ns() - 2_000_000_000:
+                self.state.set_hashed(key, record)
+            else:
+                self.state.forget_hashed(key)
+            self.state.set_agreed(key, record)
+            self.state.set_base(key, _base(loc, rem))
+        self.stats.downloaded += 1
+        self.stats.bytes_received += received
+
+    def _delete_local(self, key: str, expect: Local) -> None:
+        path = self.disk(key, expect)
+        current = _stat_local(path)
+        if current.ino != expect.ino or (expect.kind == "file" and (
+                current.size, current.mtime_ns) != (expect.size, expect.mtime_ns)):
+            raise transfer.Changed(f"{path} changed since it was scanned")
+        if expect.kind == "folder":
+            try:
+                path.rmdir()
+            except OSError:
+                raise transfer.Changed(f"{path} is not empty") from None
+        else:
+            move_to_trash(self.root, expect.disk or key, int(time.time() * 1000))
+        with self.state.transaction():
+            self.state.forget_base(key, subtree=True)
+            self.state.forget_hashed(key)
+        self.stats.deleted += 1
+
+    def _move_local(self, src: str, dst: str, loc: Local | None) -> None:
+        source = self.disk(src, loc)
+        target = self.root / dst
+        if target.exists() and not (self.case_insensitive and os.path.samefile(source, target)):
+            raise transfer.Changed(f"{target} exists")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target)
+        with self.state.transaction():
+            self.state.move_base(src, dst)
+            self.state.move_hashed(src, dst)
+        self.stats.moved += 1
+
+    async def _move_remote(self, src: str, dst: str) -> None:
+        if parent(dst) and parent(dst) not in self.state.remote():
+            await self._mkdir_remote(parent(dst))
+        try:
+            entry = await self.api.move(self.rpath(src), self.rpath(dst))
+        except ApiError as exc:
+            there = await self.api.metadata(self.rpath(dst))
+            base = self.state.base().get(src)
+            if there is None or base is None or there.id != base.remote_id:
+                raise exc from None
+            entry = there  # the answer to an earlier try was lost: it is done
+        with self.state.transaction():
+            self.state.move_remote(src, dst)
+            self.state.set_remote(dst, _remote(entry))
+            self.state.move_base(src, dst)
+        self.stats.moved += 1
+
+    async def _conflict_copy(self, key: str, copy: str, loc: Local, rem: Remote) -> None:
+        source = self.disk(key, loc)
+        current = _stat_local(source)
+        if (current.ino, current.size, current.mtime_ns) != (loc.ino, loc.size, loc.mtime_ns):
+            raise transfer.Changed(f"{source} changed since it was scanned")
+        target = self.root / copy
+        if target.exists():
+            raise transfer.Changed(f"{target} exists")
+        os.rename(source, target)
+        with self.state.transaction():
+            self.state.move_hashed(key, copy)
+            self.state.forget_base(key, subtree=True)
+        self.stats.conflicts += 1
+        log.warning("conflict: %s changed on both sides; ours is kept as %s", key, copy)
+        moved = Local(kind="file", ino=loc.ino, content_hash=loc.content_hash, size=loc.size,
+                      mtime_ns=loc.mtime_ns, executable=loc.executable)
+        await self._upload(copy, moved, 0)
+        if rem.kind == "folder":
+            (self.root / key).mkdir(parents=True, exist_ok=True)
+            self.state.set_base(key, _base(_stat_local(self.root / key), rem))
+        else:
+            await self._download(key, rem, None)
+
+    # ---- live -----------------------------------------------------------------
+
+    async def run_live(self, *, rescan_s: float = RESCAN_S,
+                       stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        tasks = [asyncio.create_task(self._doorbell(stop)),
+                 asyncio.create_task(self._watch(stop))]
+        try:
+            while not stop.is_set():
+                try:
+                    ops, unsettled = await self.round()
+                except (Unreachable, OSError) as exc:
+                    log.warning("%s; trying again", exc)
+                    await _sleep_or(stop, 5.0)
+                    continue
+                if ops:
+                    continue
+                timeout = SETTLE_NS / 1e9 if unsettled else rescan_s
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(self.wake, stop), timeout)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _doorbell(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            cursor = self.state.get("cursor")
+            if cursor is None:
+                await _sleep_or(stop, 0.5)
+                continue
+            try:
+                rang, backoff = await self.api.wait(cursor, WAIT_S)
+            except (Unreachable, ApiError) as exc:
+                log.info("waiting for changes failed (%s); again soon", exc)
+                await _sleep_or(stop, 5.0)
+                continue
+            if backoff:
+                await _sleep_or(stop, backoff)
+            if rang:
+                self._cursor_moved.clear()
+                self.wake.set()
+                while self.state.get("cursor") == cursor and not stop.is_set():
+                    await self._cursor_moved.wait()
+                    self._cursor_moved.clear()
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        import watchfiles
+
+        from selfdrive.sync.ignore import watch_filter
+        try:
+            async for _changes in watchfiles.awatch(
+                self.root, watch_filter=watch_filter(self.root), step=30, debounce=400,
+                stop_event=stop, rust_timeout=1000, yield_on_timeout=False,
+            ):
+                self.wake.set()
+        except Exception as exc:  # e.g. the inotify watch limit reached
+            log.warning(
+                "file-system events are unavailable (%s); on Linux raise "
+                "fs.inotify.max_user_watches (sysctl). Falling back to a rescan every "
+                "10 s", exc)
+            while not stop.is_set():
+                await _sleep_or(stop, 10.0)
+                self.wake.set()
+
+
+async def _first(a: asyncio.Event, b: asyncio.Event) -> None:
+    ta, tb = asyncio.create_task(a.wait()), asyncio.create_task(b.wait())
+    try:
+        await asyncio.wait({ta, tb}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ta.cancel()
+        tb.cancel()
+
+
+async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _remote(e: Entry) -> Remote:
+    return Remote(kind="folder" if e.kind == "folder" else "file", id=e.id,
+                  content_hash=e.content_hash, size=e.size, rev=e.rev or 0,
+                  executable=bool(e.executable), mtime=e.mtime)
+
+
+def _base(loc: Local, rem: Remote) -> Base:
+    return Base(kind=loc.kind, remote_id=rem.id, ino=loc.ino, content_hash=loc.content_hash,
+                size=loc.size, rev=rem.rev, mtime_ns=loc.mtime_ns, executable=loc.executable)
+
+
+def _stat_local(path: Path) -> Local:
+    st = os.lstat(path)
+    if os.path.isdir(path):
+        return Local(kind="folder", ino=st.st_ino, content_hash=None)
+    return Local(kind="file", ino=st.st_ino, content_hash=None, size=st.st_size,
+                 mtime_ns=st.st_mtime_ns, executable=bool(st.st_mode & 0o100))
+
+
+def _describe(op: Op) -> str:
+    match op:
+        case planner.Upload(key):
+            return f"upload {key}"
+        case planner.Download(key):
+            return f"download {key}"
+        case planner.MkdirLocal(key) | planner.MkdirRemote(key):
+            return f"make folder {key}"
+        case planner.DeleteLocal(key):
+            return f"move {key} to the local trash"
+        case planner.DeleteRemote(key):
+            return f"delete {key} on the server"
+        case planner.MoveLocal(src, dst) | planner.MoveRemote(src, dst):
+            return f"move {src} -> {dst}"
+        case planner.ConflictCopy(key, copy):
+            return f"conflict: keep ours as {copy}"
+        case planner.Problem(key, reason):
+            return f"{key}: {reason}"
+        case planner.Record(key) | planner.Forget(key):
+            return f"record {key}"
+    return repr(op)
+
+
+def _registry_read(path: Path | None) -> dict[str, str]:
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _registry_add(path: Path, root: str, mark: str) -> None:
+    data = _registry_read(path)
+    data[root] = mark
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def status_of(root: Path) -> dict[str, object] | None:
+    """The last round's status of a sync root, for `selfdrive sync --status`."""
+    db = root.resolve() / STATE_DIR / "state.db"
+    if not db.exists():
+        return None
+    state = State(db)
+    try:
+        status = json.loads(state.get("status") or "{}")
+        status["cursor"] = state.get("cursor")
+        return dict(status)
+    finally:
+        state.close()
+
+
+__all__ = [
+    "Awaitable",
+    "Engine",
+    "Settings",
+    "Stats",
+    "SyncError",
+    "shutil",
+    "status_of",
+    "under",
+]

@@ -1,0 +1,461 @@
+"""The planner: what to do so that the disk and the server agree again.
+
+`plan` is a pure function of the three trees (selfdrive/sync/tree.py): the
+base (what both sides last agreed on), the local tree and the remote tree.  It
+returns operations in the order they must run.  The engine runs them, records
+each success in the base, scans and lists again, and plans again until a plan
+is empty; a plan may need a second round (a file that must give way to a
+folder is moved to the trash in one round, the folder made in the next).
+
+Moves come first.  A local item is the same item when its inode is (and, for a
+file, its content hash is unchanged: an inode reused by a new file is not a
+move); a remote item when its server id is.  A move made on one side is made on
+the other as a move, so nothing is sent again.  Then every key is decided on
+its own by the table below, where "=" compares identities (tree.same):
+
+=====================  =====================  ==================================
+local vs base          remote vs base         operation
+=====================  =====================  ==================================
+local = remote         (either)               record the agreement (or forget)
+unchanged              changed                download / mkdir here / trash here
+changed                unchanged              upload / mkdir there / delete there
+deleted                changed                download: an edit beats a delete
+changed                deleted                upload: an edit beats a delete
+both files, differ     both files, differ     conflict copy of the local file,
+                                              then download (a conflict copy
+                                              itself never conflicts again: its
+                                              local version is uploaded over)
+file vs folder         folder vs file         the file gives way: a local file
+                                              is renamed to a conflict copy, a
+                                              remote one is moved to one
+=====================  =====================  ==================================
+
+A folder is deleted on one side only when nothing under it stays on that side:
+a folder deleted on one device while a file inside it was edited on another
+keeps that file (and the folder is made again where it went missing).
+Deletions never come from an error: only from a listing or the change feed
+(the engine's job), and a file that is unsettled locally is left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from selfdrive.core.conflicts import conflict_name, is_conflict_copy
+from selfdrive.sync.names import fold
+from selfdrive.sync.tree import Base, Local, Remote, name, parent, rebase, same, under
+
+# ---- operations -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Both sides hold the same item: write it into the base."""
+    key: str
+    local: Local
+    remote: Remote
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """Both sides lack the item: drop it from the base."""
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    key: str
+    local: Local
+    #: the revision the server must be at (0: no file there), else a conflict
+    base_rev: int
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    key: str
+    remote: Remote
+    #: what the disk must still hold right before the rename (None: nothing)
+    expect: Local | None
+
+
+@dataclass(frozen=True, slots=True)
+class MkdirLocal:
+    key: str
+    remote: Remote
+
+
+@dataclass(frozen=True, slots=True)
+class MkdirRemote:
+    key: str
+    local: Local
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteLocal:
+    """Move a local item to the client's trash (a folder only when empty)."""
+    key: str
+    expect: Local
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRemote:
+    """Delete on the server (to its trash); a file only at revision *rev*."""
+    key: str
+    kind: str
+    rev: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoveLocal:
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRemote:
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictCopy:
+    """Both sides changed one file: the local one is renamed to *copy* and
+    uploaded there; the remote one is then downloaded to *key*."""
+    key: str
+    copy: str
+    local: Local
+    remote: Remote
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something the client will not do, reported and left alone."""
+    key: str
+    reason: str
+
+
+Op = (Record | Forget | Upload | Download | MkdirLocal | MkdirRemote | DeleteLocal
+      | DeleteRemote | MoveLocal | MoveRemote | ConflictCopy | Problem)
+
+T = TypeVar("T")
+
+#: how many moves one plan follows (each rescans the trees: keep it bounded)
+MAX_MOVES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    device: str = ""
+    now_ms: int = 0
+    #: the local file system folds case: two keys that differ only in case are one file
+    case_insensitive: bool = False
+
+
+def plan(
+    base: Mapping[str, Base], local: Mapping[str, Local], remote: Mapping[str, Remote],
+    options: Options = Options(),
+) -> list[Op]:
+    """The operations that make the three trees agree, in the order to run them."""
+    b, lo, re = dict(base), dict(local), dict(remote)
+    moves: list[Op] = []
+    held = _follow_moves(b, lo, re, moves, options)
+    decided: dict[str, Op] = {}
+    taken = set(lo) | set(re)
+    for key in sorted(set(b) | set(lo) | set(re)):
+        if key in held:
+            continue
+        op = _decide(key, b.get(key), lo.get(key), re.get(key), options, taken)
+        if op is not None:
+            decided[key] = op
+    _keep_folders_with_survivors(decided, b, lo, re)
+    return moves + _order(decided)
+
+
+# ---- moves -----------------------------------------------------------------
+
+
+def _follow_moves(
+    base: dict[str, Base], local: dict[str, Local], remote: dict[str, Remote],
+    out: list[Op], options: Options,
+) -> set[str]:
+    """Find moves on either side, emit them for the other side, and apply them
+    to the trees as if done.  Returns keys to leave alone this round."""
+    broken: set[str] = set()
+    held: set[str] = set()
+    for _ in range(MAX_MOVES):
+        lm, hold = _local_moves(base, local, broken)
+        held |= hold
+        rm = _remote_moves(base, remote, broken)
+        sources = sorted(set(lm) | set(rm))
+        if not sources:
+            break
+        src = sources[0]
+        ld, rd = lm.get(src), rm.get(src)
+        if ld is not None and rd is not None:
+            if ld == rd:
+                _move(base, src, ld)
+            elif _free_locally(local, rd, ld, options):  # both moved it: the server's place wins
+                out.append(MoveLocal(ld, rd))
+                _move(local, ld, rd)
+                _move(base, src, rd)
+            else:
+                broken.add(src)
+        elif ld is not None:
+            r = remote.get(src)
+            if r is not None and r.id == base[src].remote_id and ld not in remote:
+                out.append(MoveRemote(src, ld))
+                _move(remote, src, ld)
+                _move(base, src, ld)
+            else:
+                broken.add(src)
+        else:
+            assert rd is not None
+            lsrc = local.get(src)
+            if lsrc is not None and lsrc.ino == base[src].ino and _free_locally(
+                local, rd, src, options
+            ):
+                out.append(MoveLocal(src, rd))
+                _move(local, src, rd)
+                _move(base, src, rd)
+            else:
+                broken.add(src)
+    return held
+
+
+def _local_moves(
+    base: Mapping[str, Base], local: Mapping[str, Local], broken: set[str]
+) -> tuple[dict[str, str], set[str]]:
+    by_ino = {item.ino: key for key, item in local.items()}
+    found: dict[str, str] = {}
+    held: set[str] = set()
+    for key, b in base.items():
+        here = local.get(key)
+        if key in broken or (here is not None and here.ino == b.ino):
+            continue
+        dst = by_ino.get(b.ino)
+        if dst is None or dst == key:
+            continue
+        item = local[dst]
+        there = base.get(dst)
+        if item.kind != b.kind or (there is not None and there.ino == b.ino):
+            continue
+        if item.kind == "file" and item.content_hash != b.content_hash:
+            if item.content_hash is None:  # moved while being written: wait for it
+                held.update((key, dst))
+            continue
+        found[key] = dst
+    return _top_level(found), held
+
+
+def _remote_moves(
+    base: Mapping[str, Base], remote: Mapping[str, Remote], broken: set[str]
+) -> dict[str, str]:
+    by_id = {item.id: key for key, item in remote.items()}
+    found: dict[str, str] = {}
+    for key, b in base.items():
+        here = remote.get(key)
+        if key in broken or (here is not None and here.id == b.remote_id):
+            continue
+        dst = by_id.get(b.remote_id)
+        if dst is None or dst == key:
+            continue
+        there = base.get(dst)
+        if remote[dst].kind != b.kind or (there is not None and there.remote_id == b.remote_id):
+            continue
+        found[key] = dst
+    return _top_level(found)
+
+
+def _top_level(moves: dict[str, str]) -> dict[str, str]:
+    """Drop the moves that their folder's move already makes."""
+    return {
+        src: dst for src, dst in moves.items()
+        if not (parent(src) in moves and moves[parent(src)] == parent(dst)
+                and name(src) == name(dst))
+    }
+
+
+def _free_locally(local: Mapping[str, Local], dst: str, src: str, options: Options) -> bool:
+    """Whether *dst* can be made on disk (a case-only rename of *src* can)."""
+    if dst in local:
+        return False
+    if options.case_insensitive:
+        folded = fold(dst)
+        return all(fold(k) != folded or k == src for k in local)
+    return True
+
+
+def _move(tree: dict[str, T], src: str, dst: str) -> None:
+    for key in [k for k in tree if under(k, src)]:
+        item = tree.pop(key)
+        if isinstance(item, Local) and item.disk is not None:
+            item = cast(T, dataclasses.replace(item, disk=None))  # the move names it anew
+        tree[rebase(key, src, dst)] = item
+
+
+# ---- one key at a time -------------------------------------------------------
+
+
+def _decide(
+    key: str, b: Base | None, loc: Local | None, rem: Remote | None,
+    options: Options, taken: set[str],
+) -> Op | None:
+    if loc is not None and loc.kind == "file" and loc.content_hash is None:
+        return None  # unsettled: decide once it is stable
+    if same(loc, rem):
+        if loc is None or rem is None:
+            return Forget(key) if b is not None else None
+        if b is None or not _recorded(b, loc, rem):
+            return Record(key, loc, rem)
+        return None
+    if same(loc, b):  # only the server changed
+        return _take_remote(key, loc, rem)
+    if same(rem, b):  # only the disk changed
+        return _take_local(key, loc, rem)
+    # both changed, differently
+    if loc is None:
+        return _take_remote(key, loc, rem)  # an edit beats a delete
+    if rem is None:
+        return _take_local(key, loc, rem)
+    if loc.kind == "file" and rem.kind == "file":
+        if is_conflict_copy(name(key)):
+            # never a copy of a copy: ours goes over, theirs stays a revision
+            return Upload(key, loc, rem.rev)
+        return ConflictCopy(key, _copy_key(key, options, taken), loc, rem)
+    if loc.kind == "file":  # the local file gives way to the remote folder
+        return ConflictCopy(key, _copy_key(key, options, taken), loc, rem)
+    return MoveRemote(key, _copy_key(key, options, taken))  # the remote file gives way
+
+
+def _take_remote(key: str, loc: Local | None, rem: Remote | None) -> Op:
+    if rem is None:
+        assert loc is not None
+        return DeleteLocal(key, loc)
+    if loc is not None and loc.kind != rem.kind:
+        return DeleteLocal(key, loc)  # made again next round, once this is gone
+    if rem.kind == "folder":
+        return MkdirLocal(key, rem)
+    return Download(key, rem, loc)
+
+
+def _take_local(key: str, loc: Local | None, rem: Remote | None) -> Op:
+    if loc is None:
+        assert rem is not None
+        return DeleteRemote(key, rem.kind, rem.rev)
+    if rem is not None and rem.kind != loc.kind:
+        return DeleteRemote(key, rem.kind, rem.rev)
+    if loc.kind == "folder":
+        return MkdirRemote(key, loc)
+    return Upload(key, loc, rem.rev if rem is not None else 0)
+
+
+def _recorded(b: Base, loc: Local, rem: Remote) -> bool:
+    return (b.ino, b.remote_id, b.rev, b.size, b.mtime_ns, b.content_hash, b.executable) == (
+        loc.ino, rem.id, rem.rev, loc.size, loc.mtime_ns, loc.content_hash, loc.executable
+    )
+
+
+def _copy_key(key: str, options: Options, taken: set[str]) -> str:
+    folder, label = parent(key), name(key)
+    for attempt in range(1, 1000):
+        copy = conflict_name(label, device=options.device, when_ms=options.now_ms,
+                             attempt=attempt)
+        copy_key = f"{folder}/{copy}" if folder else copy
+        if copy_key not in taken:
+            taken.add(copy_key)
+            return copy_key
+    raise RuntimeError(f"no free conflict name beside {key}")
+
+
+# ---- folders and order ------------------------------------------------------------
+
+
+def _keep_folders_with_survivors(
+    decided: dict[str, Op], base: Mapping[str, Base], local: Mapping[str, Local],
+    remote: Mapping[str, Remote],
+) -> None:
+    """A folder is deleted on a side only when nothing under it stays there;
+    otherwise it is made again on the side that lost it.  Deepest first, so a
+    kept file keeps every folder above it."""
+    stays_local: set[str] = set()
+    stays_remote: set[str] = set()
+    for key in sorted(set(base) | set(local) | set(remote), reverse=True):
+        op = decided.get(key)
+        if isinstance(op, DeleteLocal) and op.expect.kind == "folder" and _any_under(
+            stays_local, key
+        ):
+            op = _replace(decided, key, None if key in remote else MkdirRemote(key, op.expect))
+        if isinstance(op, DeleteRemote) and op.kind == "folder" and _any_under(
+            stays_remote, key
+        ):
+            op = _replace(decided, key, None if key in local else MkdirLocal(key, remote[key]))
+        if _stays(op, key in local, (Upload, MkdirRemote, Download, MkdirLocal, Record,
+                                     ConflictCopy), DeleteLocal):
+            stays_local.add(key)
+        if _stays(op, key in remote, (Upload, MkdirRemote, Download, MkdirLocal, Record,
+                                      ConflictCopy, MoveRemote), DeleteRemote):
+            stays_remote.add(key)
+
+
+def _replace(decided: dict[str, Op], key: str, op: Op | None) -> Op | None:
+    if op is None:
+        decided.pop(key, None)
+    else:
+        decided[key] = op
+    return op
+
+
+def _stays(op: Op | None, present: bool, keeps: tuple[type, ...], deletes: type) -> bool:
+    if op is None:
+        return present
+    if isinstance(op, Forget | deletes):
+        return False
+    return isinstance(op, keeps) or present
+
+
+def _any_under(keys: set[str], folder: str) -> bool:
+    prefix = folder + "/"
+    return any(k.startswith(prefix) for k in keys)
+
+
+def _order(decided: Mapping[str, Op]) -> list[Op]:
+    """Folders made parents first, then transfers, then deletions children
+    first, so every operation finds its parent and a folder is empty when its
+    turn to go comes.  Deletions of a remote folder cover what is under it."""
+    makes: list[Op] = []
+    transfers: list[Op] = []
+    deletes: list[Op] = []
+    remote_gone: set[str] = set()
+    for key in sorted(decided):
+        op = decided[key]
+        if isinstance(op, MkdirLocal | MkdirRemote):
+            makes.append(op)
+        elif isinstance(op, DeleteRemote):
+            if _ancestors(key) & remote_gone:
+                continue  # the folder's deletion takes it along
+            if op.kind == "folder":
+                remote_gone.add(key)
+            deletes.append(op)
+        elif isinstance(op, DeleteLocal | Forget):
+            deletes.append(op)
+        else:
+            transfers.append(op)
+    deletes.sort(key=_delete_order, reverse=True)
+    return [*makes, *transfers, *deletes]
+
+
+def _ancestors(key: str) -> set[str]:
+    parts = key.split("/")
+    return {"/".join(parts[:i]) for i in range(1, len(parts))}
+
+
+def _delete_order(op: Op) -> str:
+    return op.key if isinstance(op, DeleteLocal | DeleteRemote | Forget) else ""
+
+
+def count_local_deletes(ops: Iterable[Op]) -> int:
+    """How many local files a plan would move to the trash (the mass-delete guard)."""
+    return sum(1 for op in ops if isinstance(op, DeleteLocal) and op.expect.kind == "file")
