@@ -24,12 +24,15 @@ from selfdrive.core.errors import SelfdriveError
 API = "/api/v1"
 #: header naming the block whose plaintext is the zstd dictionary (docs/api.md)
 BASE_HEADER = "Selfdrive-Base-Block"
+#: answers worth trying again (507 quota_exceeded is not: it needs the user)
+TRANSIENT = frozenset({429, 500, 502, 503, 504})
 RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 30.0
 
 
 class ApiError(SelfdriveError):
-    """The server answered with an error status (4xx, or 5xx once retries ran out)."""
+    """The server answered with an error status (4xx or 507, or another 5xx once
+    retries ran out)."""
 
     code = "api_error"
 
@@ -139,7 +142,7 @@ class Api:
             if r is not None:
                 if r.status_code in ok:
                     return r
-                if r.status_code < 500 and r.status_code != 429:
+                if r.status_code not in TRANSIENT:
                     raise _error(r)
                 failure = f"{r.status_code} from the server"
             if self.max_tries is not None and tries >= self.max_tries:
