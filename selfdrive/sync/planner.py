@@ -171,6 +171,8 @@ def plan(
         if op is not None:
             decided[key] = op
     _keep_folders_with_survivors(decided, b, lo, re)
+    if options.case_insensitive:
+        _refuse_case_clashes(decided, lo)
     return moves + _order(decided)
 
 
@@ -398,6 +400,21 @@ def _keep_folders_with_survivors(
         if _stays(op, key in remote, (Upload, MkdirRemote, Download, MkdirLocal, Record,
                                       ConflictCopy, MoveRemote), DeleteRemote):
             stays_remote.add(key)
+
+
+def _refuse_case_clashes(decided: dict[str, Op], local: Mapping[str, Local]) -> None:
+    """On a disk that folds case, a new name that differs only in case from
+    one already there (or made earlier in this plan) cannot be made: report
+    it, and leave the server's file where it is."""
+    taken = {fold(k): k for k in local}
+    for key in sorted(decided):
+        op = decided[key]
+        if not isinstance(op, Download | MkdirLocal) or key in local:
+            continue
+        other = taken.setdefault(fold(key), key)
+        if other != key:
+            decided[key] = Problem(key, f"differs only in case from {other!r}: this file "
+                                        "system cannot hold both; rename one on the server")
 
 
 def _replace(decided: dict[str, Op], key: str, op: Op | None) -> Op | None:
