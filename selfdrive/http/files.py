@@ -14,10 +14,12 @@ from selfdrive.http.endpoint import Call, decode_body
 from selfdrive.http.multipart import MultipartReader, boundary_of
 from selfdrive.http.schemas import (
     ContentQuery,
+    DeleteRequest,
     EntryOut,
     FolderListing,
     FromTo,
     ListQuery,
+    MoveRequest,
     PathBody,
     PathQuery,
     PinRequest,
@@ -50,7 +52,7 @@ async def put_content(call: Call[UploadQuery, None]) -> EntryOut:
     q = call.query
     entry = await call.runtime.files.upload(
         call.who, q.path, call.request.stream(), base_rev=q.base_rev, mtime=q.mtime,
-        content_length=_content_length(call.request),
+        content_length=_content_length(call.request), executable=q.executable,
     )
     return EntryOut.of(entry)
 
@@ -67,7 +69,7 @@ async def post_upload(call: Call[UploadTypeQuery, None]) -> UploadResult | Respo
     if q.uploadType == "media":
         entry = await call.runtime.files.upload(
             call.who, q.path, call.request.stream(), base_rev=q.base_rev, mtime=q.mtime,
-            content_length=_content_length(call.request),
+            content_length=_content_length(call.request), executable=q.executable,
         )
         return UploadResult(entries=[EntryOut.of(entry)])
     return await _multipart(call, q.path)
@@ -109,6 +111,8 @@ async def get_metadata(call: Call[PathQuery, None]) -> EntryOut:
 
 async def get_list(call: Call[ListQuery, None]) -> FolderListing:
     q = call.query
+    if q.recursive:
+        return await _list_recursive(call)
     folder, entries = await call.runtime.files.list_folder(
         call.who, q.path, limit=q.limit + 1, after=q.after
     )
@@ -117,6 +121,20 @@ async def get_list(call: Call[ListQuery, None]) -> FolderListing:
     return FolderListing(
         folder=EntryOut.of(folder), entries=[EntryOut.of(e) for e in entries],
         next_after=entries[-1].node.name if more else None,
+    )
+
+
+async def _list_recursive(call: Call[ListQuery, None]) -> FolderListing:
+    """Every entry under the folder, in path-segment order; pages end at a path."""
+    q = call.query
+    folder, entries = await call.runtime.listing.list_tree(
+        call.who, q.path, limit=q.limit + 1, after=q.after
+    )
+    more = len(entries) > q.limit
+    entries = entries[: q.limit]
+    return FolderListing(
+        folder=EntryOut.of(folder), entries=[EntryOut.of(e) for e in entries],
+        next_after=entries[-1].path if more else None,
     )
 
 
@@ -130,9 +148,10 @@ async def post_mkdir(call: Call[None, PathBody]) -> EntryOut:
     return EntryOut.of(await call.runtime.files.mkdir(call.who, call.body.path))
 
 
-async def post_move(call: Call[None, FromTo]) -> EntryOut:
-    return EntryOut.of(await call.runtime.files.move(call.who, call.body.from_path,
-                                                     call.body.to_path))
+async def post_move(call: Call[None, MoveRequest]) -> EntryOut:
+    b = call.body
+    return EntryOut.of(await call.runtime.files.move(call.who, b.from_path, b.to_path,
+                                                     base_rev=b.base_rev))
 
 
 async def post_copy(call: Call[None, FromTo]) -> EntryOut:
@@ -140,8 +159,9 @@ async def post_copy(call: Call[None, FromTo]) -> EntryOut:
                                                      call.body.to_path))
 
 
-async def post_delete(call: Call[None, PathBody]) -> EntryOut:
-    return EntryOut.of(await call.runtime.files.delete(call.who, call.body.path))
+async def post_delete(call: Call[None, DeleteRequest]) -> EntryOut:
+    b = call.body
+    return EntryOut.of(await call.runtime.files.delete(call.who, b.path, base_rev=b.base_rev))
 
 
 async def post_restore(call: Call[None, RestoreRequest]) -> EntryOut:

@@ -79,6 +79,9 @@ class Me(Struct):
 
 
 class EntryOut(Struct):
+    #: the node's id: a move or rename keeps it, a copy gets a new one;
+    #: 0 for /Shared with me, which is no node
+    id: int
     path: str
     name: str
     kind: Literal["file", "folder"]
@@ -87,24 +90,28 @@ class EntryOut(Struct):
     rev: int | None = None
     content_hash: Hex256 | None = None
     mtime: Millis | None = None
+    #: files: whether the current revision is executable
+    executable: bool = False
 
     @classmethod
     def of(cls, entry: Entry) -> EntryOut:
         n = entry.node
         if n.is_folder:
-            return cls(path=entry.path, name=n.name, kind="folder", size=0,
+            return cls(id=n.id, path=entry.path, name=n.name, kind="folder", size=0,
                        modified=n.modified_at)
         return cls(
-            path=entry.path, name=n.name, kind="file", size=n.size, modified=n.modified_at,
-            rev=n.current_rev, content_hash=n.content_hash.hex() if n.content_hash else None,
-            mtime=n.mtime,
+            id=n.id, path=entry.path, name=n.name, kind="file", size=n.size,
+            modified=n.modified_at, rev=n.current_rev,
+            content_hash=n.content_hash.hex() if n.content_hash else None, mtime=n.mtime,
+            executable=n.executable,
         )
 
 
 class FolderListing(Struct):
     folder: EntryOut
     entries: list[EntryOut]
-    #: pass as `after` to get the next page; null on the last page
+    #: pass as `after` to get the next page; null on the last page (a name,
+    #: or with recursive=true a path)
     next_after: str | None = None
 
 
@@ -122,11 +129,12 @@ class RevisionOut(Struct):
     device: str | None
     pinned: bool
     broken: bool = False
+    executable: bool = False
 
     @classmethod
     def of(cls, r: Revision) -> RevisionOut:
         return cls(r.rev, r.size, r.content_hash.hex(), r.created_at, r.mtime, r.author,
-                   r.device_name, r.pinned, r.broken)
+                   r.device_name, r.pinned, r.broken, r.executable)
 
 
 class RevisionList(Struct):
@@ -141,6 +149,19 @@ class PathBody(Struct, forbid_unknown_fields=True):
 class FromTo(Struct, forbid_unknown_fields=True):
     from_path: str
     to_path: str
+
+
+class MoveRequest(Struct, forbid_unknown_fields=True):
+    from_path: str
+    to_path: str
+    #: files only: move only if the file is at this revision (else 409 conflict)
+    base_rev: Annotated[int, Meta(ge=1)] | None = None
+
+
+class DeleteRequest(Struct, forbid_unknown_fields=True):
+    path: str
+    #: files only: delete only if the file is at this revision (else 409 conflict)
+    base_rev: Annotated[int, Meta(ge=1)] | None = None
 
 
 # -- blocks ------------------------------------------------------------------------
@@ -165,6 +186,12 @@ class BlockList(Struct):
     size: int
     content_hash: Hex256
     blocks: list[BlockOut]
+    executable: bool = False
+
+
+class BlockQuery(Struct, forbid_unknown_fields=True):
+    #: a block of yours to use as the zstd dictionary (with Accept-Encoding: zstd)
+    base: Hex256 | None = None
 
 
 class CommitRequest(Struct, forbid_unknown_fields=True):
@@ -173,6 +200,8 @@ class CommitRequest(Struct, forbid_unknown_fields=True):
     size: Annotated[int, Meta(ge=0)]
     base_rev: Annotated[int, Meta(ge=0)] | None = None
     mtime: Millis | None = None
+    #: the new revision is executable (the x bit)
+    executable: bool = False
 
 
 class RestoreRequest(Struct, forbid_unknown_fields=True):
@@ -236,7 +265,10 @@ class PathQuery(Struct, forbid_unknown_fields=True):
 class ListQuery(Struct, forbid_unknown_fields=True):
     path: str = "/"
     limit: Annotated[int, Meta(ge=1, le=10_000)] = 10_000
+    #: a name; with recursive=true a path inside the folder
     after: str | None = None
+    #: every entry at any depth, in path-segment order
+    recursive: bool = False
 
 
 class ContentQuery(Struct, forbid_unknown_fields=True):
@@ -248,6 +280,7 @@ class UploadQuery(Struct, forbid_unknown_fields=True):
     path: str
     base_rev: Annotated[int, Meta(ge=0)] | None = None
     mtime: Millis | None = None
+    executable: bool = False
 
 
 class UploadTypeQuery(Struct, forbid_unknown_fields=True):
@@ -256,6 +289,8 @@ class UploadTypeQuery(Struct, forbid_unknown_fields=True):
     path: str | None = None
     base_rev: Annotated[int, Meta(ge=0)] | None = None
     mtime: Millis | None = None
+    #: media only
+    executable: bool = False
 
 
 class ResumableRequest(Struct, forbid_unknown_fields=True):
@@ -266,6 +301,7 @@ class ResumableRequest(Struct, forbid_unknown_fields=True):
     #: the revision this upload replaces (0: expect no file); checked at completion
     base_rev: Annotated[int, Meta(ge=0)] | None = None
     mtime: Millis | None = None
+    executable: bool = False
 
 
 class UploadOut(Struct):
@@ -380,6 +416,9 @@ class WaitQuery(Struct, forbid_unknown_fields=True):
 
 
 class ChangeOut(Struct):
+    #: the node's id, as in entries: a move keeps it, so a client tells a move
+    #: from a delete and an add
+    id: int
     op: Literal["add", "modify", "delete", "move", "mkdir"]
     kind: Literal["file", "folder"]
     path: str
@@ -393,13 +432,16 @@ class ChangeOut(Struct):
     #: the device that made the change (skip your own), and who
     device_id: int | None = None
     by: str | None = None
+    #: files, with rev: whether that revision is executable
+    executable: bool | None = None
 
     @classmethod
     def of(cls, c: Change) -> ChangeOut:
         return cls(
-            op=c.op, kind=c.kind, path=c.path, at=c.at, old_path=c.old_path, rev=c.rev,  # type: ignore[arg-type]
-            size=c.size, content_hash=c.content_hash.hex() if c.content_hash else None,
-            device_id=c.device_id, by=c.actor,
+            id=c.node_id, op=c.op, kind=c.kind, path=c.path, at=c.at, old_path=c.old_path,  # type: ignore[arg-type]
+            rev=c.rev, size=c.size,
+            content_hash=c.content_hash.hex() if c.content_hash else None,
+            device_id=c.device_id, by=c.actor, executable=c.executable,
         )
 
 

@@ -97,6 +97,7 @@ async def create(call: Call[None, None]) -> Response:
     upload = await call.runtime.uploads.create(
         call.who, target_path(meta), length, base_rev=_meta_int(meta, "base_rev"),
         mtime=_meta_int(meta, "mtime"), metadata=raw_meta,
+        executable=_meta_bool(meta, "executable"),
     )
     headers = {"Location": location(upload)} | upload_headers(upload)
     if not with_body:
@@ -161,10 +162,10 @@ async def override(call: Call[None, None]) -> Response:
 
 
 async def start_resumable(call: Call[None, ResumableRequest]) -> Response:
-    """POST /files/upload?uploadType=resumable {path, size, base_rev?, mtime?}."""
+    """POST /files/upload?uploadType=resumable {path, size, base_rev?, mtime?, executable?}."""
     b = call.body
     upload = await call.runtime.uploads.create(
-        call.who, b.path, b.size, base_rev=b.base_rev, mtime=b.mtime
+        call.who, b.path, b.size, base_rev=b.base_rev, mtime=b.mtime, executable=b.executable
     )
     body = upload_out(upload)
     return Response(
@@ -251,6 +252,13 @@ def _meta_int(meta: dict[str, str], key: str) -> int | None:
     if not meta[key].isdigit():
         raise BadRequest(f"Upload-Metadata {key!r} must be a whole number")
     return int(meta[key])
+
+
+def _meta_bool(meta: dict[str, str], key: str) -> bool:
+    value = meta.get(key, "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise BadRequest(f"Upload-Metadata {key!r} must be true or false")
+    return value in ("true", "1")
 
 
 def _number(headers: Headers, name: str, *, required: bool = False) -> int | None:

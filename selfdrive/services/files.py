@@ -167,7 +167,8 @@ class FileService:
             raise NotFound(f"{place.path} does not exist", path=place.path)
         return Entry(place.path, nodes[-1]), place
 
-    async def _virtual_root(self, conn: aiosqlite.Connection, who: Principal) -> Entry:
+    async def virtual_root(self, conn: aiosqlite.Connection, who: Principal) -> Entry:
+        """/Shared with me: a folder that is no node (its id is 0)."""
         user = await self._user(conn, who)
         return Entry(f"/{SHARED_ROOT}", Node(
             id=0, owner_id=user.id, parent_id=user.root_id, name=SHARED_ROOT, kind="folder",
@@ -177,7 +178,7 @@ class FileService:
     async def stat(self, who: Principal, path: str) -> Entry:
         async with self.db.read() as conn:
             if paths.split_path(path) == [SHARED_ROOT]:
-                return await self._virtual_root(conn, who)
+                return await self.virtual_root(conn, who)
             return (await self.resolve(conn, who, path))[0]
 
     async def list_folder(
@@ -194,7 +195,7 @@ class FileService:
                     for k in await tree.children(conn, folder.node.id, limit=limit, after=after)]
             if not parts and await sharesq.of_recipient(conn, who.user_id):
                 # The virtual folder takes its place in the root's name order.
-                virtual = await self._virtual_root(conn, who)
+                virtual = await self.virtual_root(conn, who)
                 fits = (after is None or after < SHARED_ROOT) and (
                     limit < 0 or len(kids) < limit or kids[-1].node.name > SHARED_ROOT)
                 if fits and all(k.node.name != SHARED_ROOT for k in kids):
@@ -217,7 +218,7 @@ class FileService:
             out.append(Entry(share.mount_path, shown))
             if 0 <= limit <= len(out):
                 break
-        return await self._virtual_root(conn, who), out
+        return await self.virtual_root(conn, who), out
 
     async def list_revisions(self, who: Principal, path: str, limit: int) -> list[Revision]:
         if not 1 <= limit <= MAX_REVISIONS_PAGE:
@@ -258,6 +259,7 @@ class FileService:
         mtime: int | None = None,
         content_length: int | None = None,
         in_transaction: InTransaction | None = None,
+        executable: bool = False,
     ) -> Entry:
         """Store a stream as the newest revision of *path* (missing folders are made);
         *in_transaction* runs in the commit's transaction (see `commit`)."""
@@ -300,6 +302,7 @@ class FileService:
             return await self.commit(
                 who, parts, ingested.blocks, ingested.size, ingested.content_hash, base_rev,
                 mtime, upload_id=upload_id, in_transaction=in_transaction,
+                executable=executable,
             )
         except BaseException:
             # The blocks are unpinned now, for the garbage collector (after its
@@ -321,6 +324,7 @@ class FileService:
         *,
         base_rev: int | None = None,
         mtime: int | None = None,
+        executable: bool = False,
     ) -> Entry:
         """A new revision from blocks the caller already holds or has sent."""
         parts = paths.split_path(path)
@@ -341,7 +345,8 @@ class FileService:
             raise BadRequest(f"the blocks add up to {total} bytes, not {size}")
         # These blocks all have rows already (known_to found them through rows).
         refs = [BlockRef(b, sizes[b], 0, new=False) for b in block_ids]
-        return await self.commit(who, parts, refs, size, content_hash(block_ids), base_rev, mtime)
+        return await self.commit(who, parts, refs, size, content_hash(block_ids), base_rev, mtime,
+                                 executable=executable)
 
     def check_size(self, size: int, room: int) -> None:
         """PayloadTooLarge past the file limit, QuotaExceeded past *room*."""
@@ -411,7 +416,7 @@ class FileService:
         self, who: Principal, parts: list[str], refs: Sequence[BlockRef], size: int,
         digest: bytes, base_rev: int | None, mtime: int | None, *, upload_id: int | None = None,
         expect_node_id: int | None = None, in_transaction: InTransaction | None = None,
-        reason: str | None = None,
+        reason: str | None = None, executable: bool = False,
     ) -> Entry:
         """Record durable blocks as the newest revision of *parts*, in one transaction.
 
@@ -442,6 +447,7 @@ class FileService:
                 mtime=now if mtime is None else mtime, now=now, author_id=who.user_id,
                 device_id=who.device_id, device_name=who.device_name,
                 block_ids=[r.id for r in refs], block_sizes=[r.size for r in refs],
+                executable=executable,
             )
             await tree.forget_uploaded_blocks(conn, who.user_id, [r.id for r in refs])
             if upload_id is not None:
@@ -476,6 +482,7 @@ class FileService:
         return await self.commit(
             who, paths.split_path(path), refs, old.size, old.content_hash,
             entry.node.current_rev, None, expect_node_id=entry.node.id, reason="restored",
+            executable=old.executable,
         )
 
     async def pin_revision(self, who: Principal, path: str, rev: int, pinned: bool) -> Revision:
@@ -504,14 +511,19 @@ class FileService:
             )
         return Entry(place.path, folder)
 
-    async def move(self, who: Principal, src: str, dst: str) -> Entry:
-        """Move or rename a file or folder; missing parents of *dst* are made."""
+    async def move(
+        self, who: Principal, src: str, dst: str, *, base_rev: int | None = None
+    ) -> Entry:
+        """Move or rename a file or folder; missing parents of *dst* are made.
+
+        With *base_rev*, only a file at that revision moves (`check_rev`)."""
         src_parts, dst_parts = paths.split_path(src), paths.split_path(dst)
         if not src_parts or not dst_parts:
             raise BadRequest("the root folder cannot be moved or replaced")
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             source, here = await self.resolve(conn, who, src, write=True)
+            check_rev(source, base_rev)
             if src_parts == dst_parts:
                 return source
             there = await self.place(conn, who, dst_parts, write=True)
@@ -588,13 +600,17 @@ class FileService:
         assert copied is not None
         return Entry(there.path, copied)
 
-    async def delete(self, who: Principal, path: str) -> Entry:
-        """Move a file or folder to the trash (it still counts toward the quota)."""
+    async def delete(self, who: Principal, path: str, *, base_rev: int | None = None) -> Entry:
+        """Move a file or folder to the trash (it still counts toward the quota).
+
+        With *base_rev*, only a file at that revision goes (`check_rev`): a
+        sync client deletes what it saw, and an edit made meanwhile wins."""
         if not paths.split_path(path):
             raise BadRequest("the root folder cannot be deleted")
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             entry, place = await self.resolve(conn, who, path, write=True)
+            check_rev(entry, base_rev)
             if place.is_share_root:
                 raise Forbidden("a share's own folder cannot be deleted by whom it is shared"
                                 " with; leave the share instead")
@@ -608,6 +624,20 @@ class FileService:
                 actor_id=who.user_id, before=seen_by,
             )
         return entry
+
+
+def check_rev(entry: Entry, base_rev: int | None) -> None:
+    """For a move or delete guarded by *base_rev*: the entry must be a file at
+    that revision (RevisionConflict with current_rev), not a folder (NotAFile)."""
+    if base_rev is None:
+        return
+    if entry.node.is_folder:
+        raise NotAFile(f"{entry.path} is a folder; base_rev is for files only", path=entry.path)
+    current = entry.node.current_rev or 0
+    if current != base_rev:
+        raise RevisionConflict(
+            f"{entry.path} is at revision {current}, not {base_rev}", current_rev=current
+        )
 
 
 _path = paths.join_parts

@@ -20,6 +20,7 @@ from selfdrive.services.changes import ChangeFeed, FeedSettings
 from selfdrive.services.files import FileService, Limits
 from selfdrive.services.fsck import FsckService
 from selfdrive.services.links import LinkService
+from selfdrive.services.listing import TreeLister
 from selfdrive.services.maintenance import Maintenance, Settings
 from selfdrive.services.notifications import NotificationService
 from selfdrive.services.shares import ShareService
@@ -43,6 +44,7 @@ class Runtime:
     content: ContentStore
     auth: AuthService
     files: FileService
+    listing: TreeLister
     blocks: BlockService
     trash: TrashService
     maintenance: Maintenance
@@ -123,7 +125,8 @@ async def open_runtime(
     links = LinkService(db, files, auth, clock, derived_key(keyring, "link grants"))
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
-        auth=auth, links=links, files=files, blocks=BlockService(db, content, clock),
+        auth=auth, links=links, files=files, listing=TreeLister(files),
+        blocks=BlockService(db, content, clock),
         trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging, changes),
         fsck=FsckService(db, content), uploads=uploads, changes=changes,
         shares=ShareService(db, files, clock), notifications=NotificationService(db, clock),

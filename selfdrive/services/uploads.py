@@ -184,9 +184,10 @@ class UploadService:
 
     async def create(
         self, who: Principal, path: str, length: int, *, base_rev: int | None = None,
-        mtime: int | None = None, metadata: str = "",
+        mtime: int | None = None, metadata: str = "", executable: bool = False,
     ) -> Upload:
-        """A new, empty upload of *length* bytes for *path*.
+        """A new, empty upload of *length* bytes for *path* (its revision
+        *executable* or not).
 
         Everything that can be known now is checked now: the path, the size
         against the limit and the quota, what is in the way, base_rev, and the
@@ -224,6 +225,7 @@ class UploadService:
                 conn, token=token, user_id=user.id, path=paths.join_parts(parts),
                 device_id=who.device_id, length=length, base_rev=base_rev, mtime=mtime,
                 metadata=metadata, now=now, expires_at=now + self.limits.expiry_ms,
+                executable=executable,
             )
             row = await uq.by_token(conn, token)
         assert row is not None
@@ -469,7 +471,7 @@ class UploadService:
                 try:
                     await self.files.commit(
                         who, parts, refs, row.length, digest, base_rev, row.mtime,
-                        in_transaction=mark_done,
+                        in_transaction=mark_done, executable=row.executable,
                     )
                     break
                 except (RevisionConflict, NotAFile, AlreadyExists):

@@ -21,6 +21,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, TypeVarTuple, Unpack
 
 import anyio
 import anyio.to_thread
@@ -43,6 +44,9 @@ PIN_MIN_S = 1.0
 PIECE_FEED_BYTES = 2 * 1024 * 1024
 #: bytes of network reads queued between the receiver and the chunker
 QUEUE_BYTES = 8 * 1024 * 1024
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,11 @@ class ContentStore:
         # Chunking has its own threads so that it never queues behind sealing:
         # a stalled chunker would stall the network.
         self._cut_limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
+
+    async def cpu(self, work: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
+        """Run other CPU work on blocks (zstd on the wire) in a worker thread,
+        within the same limit as sealing and hashing."""
+        return await anyio.to_thread.run_sync(work, *args, limiter=self._cpu)
 
     async def store_block(
         self, plain: bytes | memoryview, expected_id: bytes | None = None

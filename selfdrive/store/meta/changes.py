@@ -13,6 +13,8 @@ FLOOR_KEY = "journal_floor"
 @dataclass(frozen=True)
 class Change:
     seq: int
+    #: the node changed (nodes.id): kept by a move, new for a copy
+    node_id: int
     op: str
     kind: str
     path: str
@@ -23,6 +25,8 @@ class Change:
     actor: str | None
     size: int | None
     content_hash: bytes | None
+    #: files: whether the revision *rev* is executable
+    executable: bool | None = None
 
 
 async def page(
@@ -30,16 +34,17 @@ async def page(
 ) -> list[Change]:
     """Up to *limit* of *user_id*'s changes with seq > *after*, in order."""
     async with conn.execute(
-        "SELECT c.seq, c.op, c.kind, c.path, c.old_path, c.rev, c.at, c.device_id, u.name,"
-        " r.size, r.content_hash FROM changes c"
+        "SELECT c.seq, c.node_id, c.op, c.kind, c.path, c.old_path, c.rev, c.at, c.device_id,"
+        " u.name, r.size, r.content_hash, r.executable FROM changes c"
         " LEFT JOIN users u ON u.id = c.actor_id"
         " LEFT JOIN revisions r ON r.node_id = c.node_id AND r.rev = c.rev"
         " WHERE c.user_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?",
         (user_id, after, limit),
     ) as cur:
         return [
-            Change(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], r[8], r[9],
-                   None if r[10] is None else bytes(r[10]))
+            Change(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], int(r[7]), r[8], r[9],
+                   r[10], None if r[11] is None else bytes(r[11]),
+                   None if r[12] is None else bool(r[12]))
             for r in await cur.fetchall()
         ]
 

@@ -38,6 +38,8 @@ class Node(msgspec.Struct, frozen=True):
     size: int = 0
     content_hash: bytes | None = None
     mtime: int | None = None
+    #: files: whether the current revision is executable
+    executable: bool = False
 
     @property
     def is_folder(self) -> bool:
@@ -57,3 +59,5 @@ class Revision(msgspec.Struct, frozen=True):
     pinned: bool
     #: fsck --repair found a block of it missing or corrupt
     broken: bool = False
+    #: the file of this revision is executable (the x bit)
+    executable: bool = False

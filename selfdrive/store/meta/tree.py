@@ -7,6 +7,7 @@ commit together, or `Database.read()` for a consistent snapshot).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 import aiosqlite
@@ -17,7 +18,7 @@ from selfdrive.store.meta.records import Node, Revision
 
 _NODE_COLS = (
     "n.id, n.owner_id, n.parent_id, n.name, n.kind, n.current_rev, n.created_at,"
-    " n.modified_at, coalesce(r.size, 0), r.content_hash, r.mtime"
+    " n.modified_at, coalesce(r.size, 0), r.content_hash, r.mtime, coalesce(r.executable, 0)"
 )
 _NODE_FROM = (
     "FROM nodes n LEFT JOIN revisions r ON r.node_id = n.id AND r.rev = n.current_rev"
@@ -25,7 +26,9 @@ _NODE_FROM = (
 
 
 def _node(row: Iterable[object]) -> Node:
-    return Node(*tuple(row))  # type: ignore[arg-type]
+    r = list(row)
+    r[11] = bool(r[11])
+    return Node(*r)  # type: ignore[arg-type]
 
 
 async def node_by_id(conn: aiosqlite.Connection, node_id: int) -> Node | None:
@@ -114,17 +117,86 @@ async def subtree(conn: aiosqlite.Connection, node_id: int) -> list[tuple[Node, 
     return [(_node(tuple(row)[:-1]), str(tuple(row)[-1])) for row in rows]
 
 
+#: joins the names of a path in a sort key (char(1) in _WALK): below every
+#: character a name may hold (core/paths.py refuses control characters), so
+#: that comparing keys compares paths segment by segment, and a folder sorts
+#: right before its contents
+_SEP = "\x01"
+
+# The walk of ordered_subtree.  `chain` follows the `after` path (?2, a JSON
+# array of names) down from the top (?1) as far as it exists.  `t` is the
+# walk: its queue is ordered by the sort key (ORDER BY 5), so rows leave it in
+# final order, and it stops after ?4 rows.  A row taken from the queue adds
+# just two: its first child and its next sibling; so the smallest row not yet
+# taken is always queued (its parent or its previous sibling was taken
+# before it), and a page costs ?4 rows, not the size of the folders it
+# crosses.  It starts from the top itself (?3 = 1), or (?3 = 0) from the
+# first entry after `after` in each folder of the chain.
+_WALK = """
+WITH RECURSIVE
+  seg(d, name) AS (SELECT key + 1, value FROM json_each(?2)),
+  chain(d, id, key) AS (
+    SELECT 0, ?1, ''
+    UNION ALL
+    SELECT chain.d + 1, n.id, chain.key || char(1) || n.name
+    FROM chain JOIN seg ON seg.d = chain.d + 1
+    JOIN nodes n ON n.parent_id = chain.id AND n.name = seg.name AND n.trashed_at IS NULL
+  ),
+  t(id, parent, name, pkey, key, top) AS (
+    SELECT n.id, n.parent_id, n.name, NULL, '', 1 FROM nodes n WHERE n.id = ?1 AND ?3
+    UNION ALL
+    SELECT n.id, n.parent_id, n.name, chain.key, chain.key || char(1) || n.name, 0
+    FROM chain LEFT JOIN seg ON seg.d = chain.d + 1
+    JOIN nodes n ON n.id = (
+      SELECT c.id FROM nodes c WHERE c.parent_id = chain.id AND c.trashed_at IS NULL
+      AND c.name > coalesce(seg.name, '') ORDER BY c.name LIMIT 1)
+    WHERE NOT ?3
+    UNION ALL
+    SELECT n.id, n.parent_id, n.name, iif(s.k = 0, t.key, t.pkey),
+      iif(s.k = 0, t.key, t.pkey) || char(1) || n.name, 0
+    FROM t JOIN (SELECT 0 AS k UNION ALL SELECT 1) s
+    JOIN nodes n ON n.id = iif(s.k = 0,
+      (SELECT c.id FROM nodes c WHERE c.parent_id = t.id AND c.trashed_at IS NULL
+       ORDER BY c.name LIMIT 1),
+      (SELECT c.id FROM nodes c WHERE NOT t.top AND c.parent_id = t.parent
+       AND c.trashed_at IS NULL AND c.name > t.name ORDER BY c.name LIMIT 1))
+    ORDER BY 5 LIMIT ?4
+  )
+"""
+
+
+async def ordered_subtree(
+    conn: aiosqlite.Connection, node_id: int, *, after: Sequence[str] | None, limit: int
+) -> list[tuple[list[str], Node]]:
+    """Up to *limit* live nodes under *node_id*, each with its path relative to
+    it, in path-segment order (a folder right before its contents; names
+    compared by code point, as `children` orders them).
+
+    With *after* (a relative path, which need not exist any more) only what
+    sorts after it; ``after=[]`` leaves out just the node itself, ``None``
+    includes it (relative path ``[]``).  One query, whatever the depth or the
+    size of the folders (see _WALK).
+    """
+    async with conn.execute(
+        f"{_WALK} SELECT {_NODE_COLS}, t.key FROM t JOIN nodes n ON n.id = t.id"
+        " LEFT JOIN revisions r ON r.node_id = n.id AND r.rev = n.current_rev ORDER BY t.key",
+        (node_id, json.dumps(list(after or [])), int(after is None), limit),
+    ) as cur:
+        rows = [tuple(row) for row in await cur.fetchall()]
+    return [(str(row[-1]).split(_SEP)[1:], _node(row[:-1])) for row in rows]
+
+
 # -- revisions -----------------------------------------------------------------
 
 _REV_COLS = (
     "r.id, r.node_id, r.rev, r.size, r.content_hash, r.mtime, r.created_at,"
-    " u.name, r.device_name, r.pinned, r.broken"
+    " u.name, r.device_name, r.pinned, r.broken, r.executable"
 )
 
 
 def _revision(row: Iterable[object]) -> Revision:
     r = list(row)
-    r[9], r[10] = bool(r[9]), bool(r[10])
+    r[9], r[10], r[11] = bool(r[9]), bool(r[10]), bool(r[11])
     return Revision(*r)  # type: ignore[arg-type]
 
 
@@ -169,6 +241,7 @@ async def add_revision(
     device_name: str | None,
     block_ids: Sequence[bytes],
     block_sizes: Sequence[int],
+    executable: bool = False,
 ) -> int:
     """A new revision of a file, made current; returns its rev number.
 
@@ -181,8 +254,9 @@ async def add_revision(
     rev = int(row[0]) if row else 1
     cur2 = await conn.execute(
         "INSERT INTO revisions (node_id, rev, size, content_hash, mtime, created_at,"
-        " author_id, device_id, device_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (node_id, rev, size, content_hash, mtime, now, author_id, device_id, device_name),
+        " author_id, device_id, device_name, executable) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (node_id, rev, size, content_hash, mtime, now, author_id, device_id, device_name,
+         int(executable)),
     )
     revision_id = cur2.lastrowid
     offsets, offset = [], 0
@@ -215,11 +289,13 @@ async def copy_revision(
     conn: aiosqlite.Connection, source_revision_id: int, node_id: int, now: int,
     author_id: int, device_id: int | None, device_name: str | None,
 ) -> int:
-    """Rev 1 of *node_id* with the blocks of another revision (no data copied)."""
+    """Rev 1 of *node_id* with the blocks (and the executable bit) of another
+    revision (no data copied)."""
     cur = await conn.execute(
         "INSERT INTO revisions (node_id, rev, size, content_hash, mtime, created_at,"
-        " author_id, device_id, device_name)"
-        " SELECT ?, 1, size, content_hash, mtime, ?, ?, ?, ? FROM revisions WHERE id = ?",
+        " author_id, device_id, device_name, executable)"
+        " SELECT ?, 1, size, content_hash, mtime, ?, ?, ?, ?, executable FROM revisions"
+        " WHERE id = ?",
         (node_id, now, author_id, device_id, device_name, source_revision_id),
     )
     await conn.execute(

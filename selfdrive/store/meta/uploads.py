@@ -16,7 +16,7 @@ from selfdrive.store.meta import gc as gcq
 _COLUMNS = (
     "r.upload_id, r.token, u.user_id, u.path, u.created_at, u.expires_at, r.device_id,"
     " r.length, r.base_rev, r.mtime, r.metadata, r.parts_end, r.staged_at, r.staged_len,"
-    " r.staged_gen, r.done_path, r.done_rev"
+    " r.staged_gen, r.done_path, r.done_rev, r.executable"
 )
 
 
@@ -39,6 +39,8 @@ class ResumableRow:
     staged_gen: int
     done_path: str | None
     done_rev: int | None
+    #: the revision it makes is executable
+    executable: bool = False
 
     @property
     def staged_end(self) -> int:
@@ -60,19 +62,21 @@ class ResumableRow:
 
 
 def _row(r: Sequence[object]) -> ResumableRow:
-    return ResumableRow(*r)  # type: ignore[arg-type]
+    values = list(r)
+    values[-1] = bool(values[-1])  # executable
+    return ResumableRow(*values)  # type: ignore[arg-type]
 
 
 async def create(
     conn: aiosqlite.Connection, *, token: str, user_id: int, path: str, device_id: int | None,
     length: int, base_rev: int | None, mtime: int | None, metadata: str, now: int,
-    expires_at: int,
+    expires_at: int, executable: bool = False,
 ) -> int:
     upload_id = await gcq.open_upload(conn, user_id, path, now, expires_at)
     await conn.execute(
         "INSERT INTO resumable_uploads (upload_id, token, device_id, length, base_rev, mtime,"
-        " metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (upload_id, token, device_id, length, base_rev, mtime, metadata),
+        " metadata, executable) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (upload_id, token, device_id, length, base_rev, mtime, metadata, int(executable)),
     )
     return upload_id
 
