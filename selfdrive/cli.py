@@ -20,6 +20,7 @@ from selfdrive.config import Config, ConfigError, Secrets, load, parse_size
 from selfdrive.core.errors import SelfdriveError
 from selfdrive.services.runtime import Runtime, ensure_admin, open_runtime
 from selfdrive.store.keys import KeyringError
+from selfdrive.sync.errors import ClientError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -220,14 +221,14 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return command.run(args)
-        except SelfdriveError as exc:
+        except ClientError as exc:
             print(f"selfdrive: {exc}", file=sys.stderr)
             return 1
     else:
         run = commands[args.command]
     try:
         return asyncio.run(run(args))
-    except (ConfigError, KeyringError, SelfdriveError) as exc:
+    except (ConfigError, KeyringError, SelfdriveError, ClientError) as exc:
         print(f"selfdrive: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -4,11 +4,11 @@ what happened, as Dropbox and Seafile do::
 
     report (conflicted copy from laptop 2026-11-26 09-30-00).txt
 
-(the form DESIGN.md fixes).  The stamp is UTC.  `is_conflict_copy` tells such
-a name apart: the sync client never makes a conflict copy of a conflict copy
-(Syncthing's rule), so conflicts cannot breed.  The server uses this for a resumable upload whose base
-revision is outdated by the time its last byte arrives; the sync client uses
-it for edits made on two devices.
+(the form DESIGN.md fixes).  The stamp is UTC.  `is_conflict_copy` tells
+such a name apart: the sync client never makes a conflict copy of a conflict
+copy (Syncthing's rule), so conflicts cannot breed.  The server uses this for
+a resumable upload whose base revision is outdated by the time its last byte
+arrives; the sync client uses it for edits made on two devices.
 """
 
 from __future__ import annotations

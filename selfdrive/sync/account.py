@@ -22,15 +22,15 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from selfdrive.core.errors import SelfdriveError
 from selfdrive.sync import credentials
 from selfdrive.sync.credentials import Login
+from selfdrive.sync.errors import ClientError
 
 TIMEOUT_S = 30.0
 MAX_DEVICE_NAME = 128  # the server's limit
 
 
-class AccountError(SelfdriveError):
+class AccountError(ClientError):
     """A login or logout that did not happen; client-side, never on the wire."""
 
     code = "account"

@@ -19,7 +19,7 @@ import zstandard
 
 from selfdrive.core.blockhash import block_id
 from selfdrive.core.chunking import MAX_SIZE
-from selfdrive.core.errors import SelfdriveError
+from selfdrive.sync.errors import ClientError
 
 API = "/api/v1"
 #: header naming the block whose plaintext is the zstd dictionary (docs/api.md)
@@ -30,7 +30,7 @@ RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 30.0
 
 
-class ApiError(SelfdriveError):
+class ApiError(ClientError):
     """The server answered with an error status (4xx or 507, or another 5xx once
     retries ran out)."""
 
@@ -43,13 +43,13 @@ class ApiError(SelfdriveError):
         self.body = body
 
 
-class Unreachable(SelfdriveError):
+class Unreachable(ClientError):
     """The server could not be reached, or kept failing, for longer than allowed."""
 
     code = "unreachable"
 
 
-class CursorExpired(SelfdriveError):
+class CursorExpired(ClientError):
     code = "cursor_expired"
 
 

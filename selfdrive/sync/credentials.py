@@ -38,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from selfdrive.core.errors import SelfdriveError
+from selfdrive.sync.errors import ClientError
 
 FILE_NAME = "credentials.json"
 FORMAT_VERSION = 1
@@ -57,7 +57,7 @@ class _File(msgspec.Struct):
     logins: list[Login] = msgspec.field(default_factory=list)
 
 
-class CredentialsError(SelfdriveError):
+class CredentialsError(ClientError):
     """No usable login: not logged in, a bad server URL, an unreadable file.
 
     Client-side only; it never crosses the wire.

@@ -35,9 +35,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selfdrive.core.errors import SelfdriveError
 from selfdrive.sync import planner, transfer
 from selfdrive.sync.api import Api, ApiError, Change, CursorExpired, Entry, Unreachable
+from selfdrive.sync.errors import ClientError
 from selfdrive.sync.ignore import STATE_DIR, IgnoreRules
 from selfdrive.sync.names import probe_case_insensitive
 from selfdrive.sync.planner import Op, Options
@@ -58,7 +58,7 @@ RESCAN_S = 300.0
 WAIT_S = 60.0
 
 
-class SyncError(SelfdriveError):
+class SyncError(ClientError):
     code = "sync_error"
 
 
@@ -298,8 +298,8 @@ class Engine:
         return bool(status.get("in_sync"))
 
     def _save_status(self, ops: list[Op], unsettled: bool) -> None:
-        pending = [_describe(op) for op in ops if not isinstance(op, planner.Record
-                                                             | planner.Forget)]
+        pending = [_describe(op) for op in ops if not isinstance(
+            op, planner.Record | planner.Forget | planner.Rebase)]
         status = {
             "at": int(time.time() * 1000),
             "in_sync": not pending and not unsettled and not self.stats.failed,
@@ -314,11 +314,12 @@ class Engine:
     # ---- running operations ---------------------------------------------------
 
     async def _run(self, op: Op, local: dict[str, Local], remote: dict[str, Remote]) -> None:
-        key = op.src if isinstance(op, planner.MoveLocal | planner.MoveRemote) else op.key
+        key = op.src if isinstance(op, planner.MoveLocal | planner.MoveRemote
+                                   | planner.Rebase) else op.key
         try:
             await self._dispatch(op, local)
             self.stats.failed.pop(key, None)
-            if not isinstance(op, planner.Record | planner.Forget):
+            if not isinstance(op, planner.Record | planner.Forget | planner.Rebase):
                 self.stats.ops += 1
                 self._progress(_describe(op), self.stats)
         except transfer.Changed as exc:
@@ -332,11 +333,11 @@ class Engine:
                 log.warning("%s: %s", key, exc)
             else:
                 raise
-        except FileNotFoundError as exc:
-            log.info("%s: %s; next round", key, exc)
         except PermissionError as exc:
             self.stats.failed[key] = str(exc)
             self.state.set_problem(key, str(exc))
+        except OSError as exc:  # something moved in the way since the scan
+            log.info("%s: %s; next round", key, exc)
 
     async def _dispatch(self, op: Op, local: dict[str, Local]) -> None:
         st = self.state
@@ -373,10 +374,12 @@ class Engine:
                     st.forget_remote(key)
                     st.forget_base(key, subtree=True)
                 self.stats.deleted += 1
-            case planner.MoveLocal(src, dst):
-                self._move_local(src, dst, local.get(src))
-            case planner.MoveRemote(src, dst):
-                await self._move_remote(src, dst)
+            case planner.MoveLocal(src, dst, base_key):
+                self._move_local(src, dst, local.get(src), base_key or src)
+            case planner.MoveRemote(src, dst, base_key):
+                await self._move_remote(src, dst, base_key or src)
+            case planner.Rebase(src, dst):
+                st.move_base(src, dst)
             case planner.ConflictCopy(key, copy, loc, rem):
                 await self._conflict_copy(key, copy, loc, rem)
 
@@ -393,6 +396,8 @@ class Engine:
 
     async def _upload(self, key: str, loc: Local, base_rev: int) -> None:
         path = self.disk(key, loc)
+        if parent(key) and not self.state.remote_has(parent(key)):
+            await self._mkdir_remote(parent(key))
         try:
             sent, entry = await transfer.upload(
                 self.api, path, self.rpath(key), loc, base_rev=base_rev,
@@ -457,7 +462,7 @@ class Engine:
             self.state.forget_hashed(key)
         self.stats.deleted += 1
 
-    def _move_local(self, src: str, dst: str, loc: Local | None) -> None:
+    def _move_local(self, src: str, dst: str, loc: Local | None, base_key: str) -> None:
         source = self.disk(src, loc)
         target = self.root / dst
         if target.exists() and not (self.case_insensitive and os.path.samefile(source, target)):
@@ -465,25 +470,25 @@ class Engine:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(source, target)
         with self.state.transaction():
-            self.state.move_base(src, dst)
+            self.state.move_base(base_key, dst)
             self.state.move_hashed(src, dst)
         self.stats.moved += 1
 
-    async def _move_remote(self, src: str, dst: str) -> None:
-        if parent(dst) and parent(dst) not in self.state.remote():
+    async def _move_remote(self, src: str, dst: str, base_key: str) -> None:
+        if parent(dst) and not self.state.remote_has(parent(dst)):
             await self._mkdir_remote(parent(dst))
         try:
             entry = await self.api.move(self.rpath(src), self.rpath(dst))
         except ApiError as exc:
             there = await self.api.metadata(self.rpath(dst))
-            base = self.state.base().get(src)
+            base = self.state.base().get(base_key)
             if there is None or base is None or there.id != base.remote_id:
                 raise exc from None
             entry = there  # the answer to an earlier try was lost: it is done
         with self.state.transaction():
             self.state.move_remote(src, dst)
             self.state.set_remote(dst, _remote(entry))
-            self.state.move_base(src, dst)
+            self.state.move_base(base_key, dst)
         self.stats.moved += 1
 
     async def _conflict_copy(self, key: str, copy: str, loc: Local, rem: Remote) -> None:
@@ -516,6 +521,7 @@ class Engine:
         stop = stop or asyncio.Event()
         tasks = [asyncio.create_task(self._doorbell(stop)),
                  asyncio.create_task(self._watch(stop))]
+        busy = 0
         try:
             while not stop.is_set():
                 try:
@@ -523,6 +529,13 @@ class Engine:
                 except (Unreachable, OSError) as exc:
                     log.warning("%s; trying again", exc)
                     await _sleep_or(stop, 5.0)
+                    continue
+                busy = busy + 1 if ops else 0
+                if busy >= MAX_ROUNDS:  # a plan that keeps coming back: do not spin
+                    log.warning("still not in sync after %d rounds; see selfdrive sync "
+                                "--status; trying again in 30 s", busy)
+                    await _sleep_or(stop, 30.0)
+                    busy = 0
                     continue
                 if ops:
                     continue
@@ -623,6 +636,8 @@ def _describe(op: Op) -> str:
             return f"delete {key} on the server"
         case planner.MoveLocal(src, dst) | planner.MoveRemote(src, dst):
             return f"move {src} -> {dst}"
+        case planner.Rebase(src, dst):
+            return f"record the move {src} -> {dst}"
         case planner.ConflictCopy(key, copy):
             return f"conflict: keep ours as {copy}"
         case planner.Problem(key, reason):

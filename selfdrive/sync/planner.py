@@ -95,9 +95,12 @@ class MkdirRemote:
 
 @dataclass(frozen=True, slots=True)
 class DeleteLocal:
-    """Move a local item to the client's trash (a folder only when empty)."""
+    """Move a local item to the client's trash (a folder only when empty).
+    *make_way*: it goes so that an item of the other kind can take its place,
+    which is why it runs before the folders are made."""
     key: str
     expect: Local
+    make_way: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +109,27 @@ class DeleteRemote:
     key: str
     kind: str
     rev: int
+    make_way: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class MoveLocal:
     src: str
     dst: str
+    #: the item's key in the base, when not *src* (both sides moved it)
+    base_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MoveRemote:
+    src: str
+    dst: str
+    base_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rebase:
+    """Both sides moved an item to the same place: move it in the base."""
     src: str
     dst: str
 
@@ -138,7 +152,7 @@ class Problem:
 
 
 Op = (Record | Forget | Upload | Download | MkdirLocal | MkdirRemote | DeleteLocal
-      | DeleteRemote | MoveLocal | MoveRemote | ConflictCopy | Problem)
+      | DeleteRemote | MoveLocal | MoveRemote | Rebase | ConflictCopy | Problem)
 
 T = TypeVar("T")
 
@@ -170,7 +184,7 @@ def plan(
         op = _decide(key, b.get(key), lo.get(key), re.get(key), options, taken)
         if op is not None:
             decided[key] = op
-    _keep_folders_with_survivors(decided, b, lo, re)
+    _keep_folders_with_survivors(decided, b, lo, re, options, taken)
     if options.case_insensitive:
         _refuse_case_clashes(decided, lo)
     return moves + _order(decided)
@@ -194,20 +208,24 @@ def _follow_moves(
         sources = sorted(set(lm) | set(rm))
         if not sources:
             break
-        src = sources[0]
+        # a move into a folder that another move brings comes after that one:
+        # moves whose folder is there first, then the shallower destinations
+        src = min(sources, key=lambda k: (
+            not _parent_there(k, lm, rm, local, remote), (rm.get(k) or lm[k]).count("/"), k))
         ld, rd = lm.get(src), rm.get(src)
         if ld is not None and rd is not None:
             if ld == rd:
+                out.append(Rebase(src, ld))
                 _move(base, src, ld)
-            elif _free_locally(local, rd, ld, options):  # both moved it: the server's place wins
-                out.append(MoveLocal(ld, rd))
+            elif _can_move(local, ld, rd, options):  # both moved it: the server's place wins
+                out.append(MoveLocal(ld, rd, base_key=src))
                 _move(local, ld, rd)
                 _move(base, src, rd)
             else:
                 broken.add(src)
         elif ld is not None:
             r = remote.get(src)
-            if r is not None and r.id == base[src].remote_id and ld not in remote:
+            if r is not None and r.id == base[src].remote_id and _can_move(remote, src, ld):
                 out.append(MoveRemote(src, ld))
                 _move(remote, src, ld)
                 _move(base, src, ld)
@@ -216,8 +234,11 @@ def _follow_moves(
         else:
             assert rd is not None
             lsrc = local.get(src)
-            if lsrc is not None and lsrc.ino == base[src].ino and _free_locally(
-                local, rd, src, options
+            if lsrc is not None and lsrc.kind == "file" and lsrc.content_hash is None:
+                held.update((src, rd))  # being written: move it once it is stable
+                broken.add(src)
+            elif lsrc is not None and lsrc.ino == base[src].ino and _can_move(
+                local, src, rd, options
             ):
                 out.append(MoveLocal(src, rd))
                 _move(local, src, rd)
@@ -225,6 +246,16 @@ def _follow_moves(
             else:
                 broken.add(src)
     return held
+
+
+def _parent_there(src: str, lm: Mapping[str, str], rm: Mapping[str, str],
+                  local: Mapping[str, Local], remote: Mapping[str, Remote]) -> bool:
+    """Whether the folder a move goes into is already where it must be."""
+    if src in rm:
+        folder = parent(rm[src])
+        return not folder or folder in local
+    folder = parent(lm[src])
+    return not folder or folder in remote
 
 
 def _local_moves(
@@ -280,13 +311,18 @@ def _top_level(moves: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _free_locally(local: Mapping[str, Local], dst: str, src: str, options: Options) -> bool:
-    """Whether *dst* can be made on disk (a case-only rename of *src* can)."""
-    if dst in local:
+def _can_move(tree: Mapping[str, Local] | Mapping[str, Remote], src: str, dst: str,
+              options: Options | None = None) -> bool:
+    """Whether *src* can be moved to *dst* in *tree*: not into itself, not
+    onto something, not under a file (a case-only rename on a disk that
+    folds case is fine)."""
+    if dst in tree or under(dst, src):
         return False
-    if options.case_insensitive:
+    if any((a := tree.get(p)) is not None and a.kind != "folder" for p in _ancestors(dst)):
+        return False
+    if options is not None and options.case_insensitive:
         folded = fold(dst)
-        return all(fold(k) != folded or k == src for k in local)
+        return all(fold(k) != folded or k == src for k in tree)
     return True
 
 
@@ -337,7 +373,7 @@ def _take_remote(key: str, loc: Local | None, rem: Remote | None) -> Op:
         assert loc is not None
         return DeleteLocal(key, loc)
     if loc is not None and loc.kind != rem.kind:
-        return DeleteLocal(key, loc)  # made again next round, once this is gone
+        return DeleteLocal(key, loc, make_way=True)  # made again next round
     if rem.kind == "folder":
         return MkdirLocal(key, rem)
     return Download(key, rem, loc)
@@ -348,7 +384,7 @@ def _take_local(key: str, loc: Local | None, rem: Remote | None) -> Op:
         assert rem is not None
         return DeleteRemote(key, rem.kind, rem.rev)
     if rem is not None and rem.kind != loc.kind:
-        return DeleteRemote(key, rem.kind, rem.rev)
+        return DeleteRemote(key, rem.kind, rem.rev, make_way=True)
     if loc.kind == "folder":
         return MkdirRemote(key, loc)
     return Upload(key, loc, rem.rev if rem is not None else 0)
@@ -377,7 +413,7 @@ def _copy_key(key: str, options: Options, taken: set[str]) -> str:
 
 def _keep_folders_with_survivors(
     decided: dict[str, Op], base: Mapping[str, Base], local: Mapping[str, Local],
-    remote: Mapping[str, Remote],
+    remote: Mapping[str, Remote], options: Options, taken: set[str],
 ) -> None:
     """A folder is deleted on a side only when nothing under it stays there;
     otherwise it is made again on the side that lost it.  Deepest first, so a
@@ -389,11 +425,20 @@ def _keep_folders_with_survivors(
         if isinstance(op, DeleteLocal) and op.expect.kind == "folder" and _any_under(
             stays_local, key
         ):
-            op = _replace(decided, key, None if key in remote else MkdirRemote(key, op.expect))
+            rem = remote.get(key)
+            if rem is None:
+                op = _replace(decided, key, MkdirRemote(key, op.expect))
+            else:  # the server put a file where our folder is: the file gives way
+                op = _replace(decided, key, MoveRemote(key, _copy_key(key, options, taken)))
         if isinstance(op, DeleteRemote) and op.kind == "folder" and _any_under(
             stays_remote, key
         ):
-            op = _replace(decided, key, None if key in local else MkdirLocal(key, remote[key]))
+            loc = local.get(key)
+            if loc is None:
+                op = _replace(decided, key, MkdirLocal(key, remote[key]))
+            else:  # we put a file where the server's folder is: ours gives way
+                op = _replace(decided, key, ConflictCopy(
+                    key, _copy_key(key, options, taken), loc, remote[key]))
         if _stays(op, key in local, (Upload, MkdirRemote, Download, MkdirLocal, Record,
                                      ConflictCopy), DeleteLocal):
             stays_local.add(key)
@@ -439,16 +484,23 @@ def _any_under(keys: set[str], folder: str) -> bool:
 
 
 def _order(decided: Mapping[str, Op]) -> list[Op]:
-    """Folders made parents first, then transfers, then deletions children
-    first, so every operation finds its parent and a folder is empty when its
-    turn to go comes.  Deletions of a remote folder cover what is under it."""
+    """Items that give way to an item of the other kind first (conflict copies,
+    make-way deletions), then folders made parents first, then transfers, then
+    deletions children first, so every operation finds its parent and a
+    folder is empty when its turn to go comes.  Deletions of a remote folder
+    cover what is under it."""
+    first: list[Op] = []
     makes: list[Op] = []
     transfers: list[Op] = []
     deletes: list[Op] = []
     remote_gone: set[str] = set()
     for key in sorted(decided):
         op = decided[key]
-        if isinstance(op, MkdirLocal | MkdirRemote):
+        if (isinstance(op, DeleteLocal | DeleteRemote) and op.make_way) or isinstance(
+            op, ConflictCopy | MoveRemote
+        ):
+            first.append(op)
+        elif isinstance(op, MkdirLocal | MkdirRemote):
             makes.append(op)
         elif isinstance(op, DeleteRemote):
             if _ancestors(key) & remote_gone:
@@ -461,7 +513,7 @@ def _order(decided: Mapping[str, Op]) -> list[Op]:
         else:
             transfers.append(op)
     deletes.sort(key=_delete_order, reverse=True)
-    return [*makes, *transfers, *deletes]
+    return [*first, *makes, *transfers, *deletes]
 
 
 def _ancestors(key: str) -> set[str]:

@@ -180,6 +180,9 @@ class State:
             for r in self._db.execute("SELECT * FROM remote")
         }
 
+    def remote_has(self, key: str) -> bool:
+        return self._db.execute("SELECT 1 FROM remote WHERE key = ?", (key,)).fetchone() is not None
+
     def set_remote(self, key: str, item: Remote) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO remote VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
