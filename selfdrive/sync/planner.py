@@ -178,8 +178,10 @@ def plan(
     held = _follow_moves(b, lo, re, moves, options)
     decided: dict[str, Op] = {}
     taken = set(lo) | set(re)
+    # an unsettled file is left alone, and so is anything that would go under it
+    held |= {k for k, v in lo.items() if v.kind == "file" and v.content_hash is None}
     for key in sorted(set(b) | set(lo) | set(re)):
-        if key in held:
+        if key in held or (held and not _ancestors(key).isdisjoint(held)):
             continue
         op = _decide(key, b.get(key), lo.get(key), re.get(key), options, taken)
         if op is not None:
