@@ -30,7 +30,6 @@ import logging
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +37,12 @@ from pathlib import Path
 from selfdrive.sync import planner, transfer
 from selfdrive.sync.api import Api, ApiError, Change, CursorExpired, Entry, Unreachable
 from selfdrive.sync.errors import ClientError
+from selfdrive.sync.fs import FS, DiskFS
 from selfdrive.sync.ignore import STATE_DIR, IgnoreRules
-from selfdrive.sync.names import probe_case_insensitive
 from selfdrive.sync.planner import Op, Options
 from selfdrive.sync.scan import Scan, scan
 from selfdrive.sync.state import State
-from selfdrive.sync.trash import move_to_trash
+from selfdrive.sync.trash import trash_in
 from selfdrive.sync.tree import Base, Local, Remote, parent, under
 
 log = logging.getLogger("selfdrive.sync")
@@ -87,6 +86,12 @@ class Stats:
 class Settings:
     root: Path
     remote_root: str = "/"
+    #: the disk (None: the real one at *root*); the simulation passes a MemoryFS
+    fs: FS | None = None
+    #: where the state database and block cache live (None: root/.selfdrive)
+    state_dir: Path | None = None
+    #: blocks in flight per file (1 keeps a simulation deterministic)
+    in_flight: int = transfer.IN_FLIGHT
     device: str = ""
     confirm_deletes: bool = False
     cache_bytes: int = CACHE_BYTES
@@ -100,11 +105,12 @@ class Engine:
         self.s = settings
         self.root = settings.root.resolve()
         self.api = api
-        self.state_dir = self.root / STATE_DIR
+        self.fs: FS = settings.fs or DiskFS(self.root)
+        self.state_dir = settings.state_dir or self.root / STATE_DIR
         self._check_marker()
         self.state = State(self.state_dir / "state.db")
         self.rules = IgnoreRules.load(self.root)
-        self.case_insensitive = probe_case_insensitive(self.root)
+        self.case_insensitive = self.fs.case_insensitive
         self.cache = transfer.BlockCache(self.state_dir / "blocks", settings.cache_bytes)
         self.cache_file_max = settings.cache_bytes // 4
         self.stats = Stats()
@@ -118,10 +124,11 @@ class Engine:
     # ---- the marker -------------------------------------------------------------
 
     def _check_marker(self) -> None:
-        marker = self.state_dir / "marker"
+        marker = f"{STATE_DIR}/marker"
         known = _registry_read(self.s.registry).get(str(self.root))
-        if marker.exists():
-            mark = marker.read_text().strip()
+        text = self.fs.read_text(marker)
+        if text is not None:
+            mark = text.strip()
             if known is not None and known != mark:
                 raise MarkerMissing(f"{self.root} holds another sync folder's state; refusing")
         else:
@@ -131,11 +138,9 @@ class Engine:
                     "is the drive mounted? Refusing to sync an empty-looking folder. "
                     "If you mean to start over here, remove it from "
                     f"{self.s.registry} first.")
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.fs.mkdirs(STATE_DIR)
             mark = secrets.token_hex(16)
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(mark + "\n")
-            os.replace(tmp, marker)
+            self.fs.write_text(marker, mark + "\n")
         if known is None and self.s.registry is not None:
             _registry_add(self.s.registry, str(self.root), mark)
 
@@ -153,8 +158,13 @@ class Engine:
             return path[len(base) + 1:]
         return None
 
-    def disk(self, key: str, local: Local | None = None) -> Path:
-        return self.root / (local.disk if local is not None and local.disk else key)
+    @staticmethod
+    def disk(key: str, local: Local | None = None) -> str:
+        """Where *key* is on disk (a name kept as macOS wrote it may differ)."""
+        return local.disk if local is not None and local.disk else key
+
+    def now_ms(self) -> int:
+        return self.fs.now_ns() // 1_000_000
 
     # ---- the remote tree --------------------------------------------------------
 
@@ -240,11 +250,11 @@ class Engine:
 
     async def scan(self) -> Scan:
         self.rules = self.rules.refreshed()
-        now = time.time_ns()
-        result = await asyncio.to_thread(scan, self.root, self.state, self.rules,
-                                         now_ns=now)
+        now = self.fs.now_ns()
+        result = await self.fs.run(lambda: scan(self.fs, self.state, self.rules, now_ns=now))
         for key, local in list(result.tree.items()):
-            if local.kind == "file" and local.mtime_ns > now - SETTLE_NS:
+            if local.kind == "file" and local.mtime_ns > now - SETTLE_NS and isinstance(
+                    self.fs, DiskFS):  # in memory, nothing writes during a round
                 result.tree[key] = Local(kind="file", ino=local.ino, content_hash=None,
                                          size=local.size, mtime_ns=local.mtime_ns,
                                          executable=local.executable, disk=local.disk)
@@ -257,7 +267,7 @@ class Engine:
         found = await self.scan()
         base, remote = self.state.base(), self.state.remote()
         ops = planner.plan(base, found.tree, remote, Options(
-            device=self.s.device, now_ms=int(time.time() * 1000),
+            device=self.s.device, now_ms=self.now_ms(),
             case_insensitive=self.case_insensitive))
         unsettled = any(v.kind == "file" and v.content_hash is None for v in found.tree.values())
         self._guard_deletes(ops, found)
@@ -277,7 +287,7 @@ class Engine:
             return
         if n > MASS_DELETE_MAX or (n > files / 2 and n > MASS_DELETE_MIN):
             self.state.put("status", json.dumps({
-                "at": int(time.time() * 1000), "in_sync": False,
+                "at": self.now_ms(), "in_sync": False,
                 "error": f"the server asks to delete {n} of {files} local files"}))
             raise DeletesNeedConfirmation(
                 f"the server's changes would move {n} of the {files} local files to the "
@@ -301,7 +311,7 @@ class Engine:
         pending = [_describe(op) for op in ops if not isinstance(
             op, planner.Record | planner.Forget | planner.Rebase)]
         status = {
-            "at": int(time.time() * 1000),
+            "at": self.now_ms(),
             "in_sync": not pending and not unsettled and not self.stats.failed,
             "pending": pending[:200],
             "failed": self.stats.failed,
@@ -351,9 +361,8 @@ class Engine:
             case planner.Problem(key, reason):
                 st.set_problem(key, reason)
             case planner.MkdirLocal(key, rem):
-                path = self.root / key
-                path.mkdir(parents=True, exist_ok=True)
-                st.set_base(key, _base(_stat_local(path), rem))
+                self.fs.mkdirs(key)
+                st.set_base(key, _base(self._stat_local(key), rem))
             case planner.MkdirRemote(key, loc):
                 entry = await self._mkdir_remote(key)
                 st.set_remote(key, _remote(entry))
@@ -395,14 +404,13 @@ class Engine:
             return entry
 
     async def _upload(self, key: str, loc: Local, base_rev: int) -> None:
-        path = self.disk(key, loc)
         if parent(key) and not self.state.remote_has(parent(key)):
             await self._mkdir_remote(parent(key))
         try:
             sent, entry = await transfer.upload(
-                self.api, path, self.rpath(key), loc, base_rev=base_rev,
+                self.api, self.fs, self.disk(key, loc), self.rpath(key), loc, base_rev=base_rev,
                 known=self.state.hashed(key), old=self.state.agreed(key), cache=self.cache,
-                cache_file_max=self.cache_file_max)
+                cache_file_max=self.cache_file_max, in_flight=self.s.in_flight)
         except ApiError as exc:
             if exc.status != 409:
                 raise
@@ -430,12 +438,12 @@ class Engine:
                 expect.ino, expect.size, expect.mtime_ns):
             old = None
         record, received = await transfer.download(
-            self.api, self.root, expect.disk if expect and expect.disk else key, self.rpath(key),
-            rem, expect, old=old, cache=self.cache, cache_file_max=self.cache_file_max)
+            self.api, self.fs, self.disk(key, expect), self.rpath(key), rem, expect, old=old,
+            cache=self.cache, cache_file_max=self.cache_file_max, in_flight=self.s.in_flight)
         loc = Local(kind="file", ino=record.ino, content_hash=record.content_hash,
                     size=record.size, mtime_ns=record.mtime_ns, executable=rem.executable)
         with self.state.transaction():
-            if record.mtime_ns < time.time_ns() - 2_000_000_000:
+            if record.mtime_ns < self.fs.now_ns() - 2_000_000_000:
                 self.state.set_hashed(key, record)
             else:
                 self.state.forget_hashed(key)
@@ -446,17 +454,17 @@ class Engine:
 
     def _delete_local(self, key: str, expect: Local) -> None:
         path = self.disk(key, expect)
-        current = _stat_local(path)
+        current = self._stat_local(path)
         if current.ino != expect.ino or (expect.kind == "file" and (
                 current.size, current.mtime_ns) != (expect.size, expect.mtime_ns)):
             raise transfer.Changed(f"{path} changed since it was scanned")
         if expect.kind == "folder":
             try:
-                path.rmdir()
+                self.fs.rmdir(path)
             except OSError:
                 raise transfer.Changed(f"{path} is not empty") from None
         else:
-            move_to_trash(self.root, expect.disk or key, int(time.time() * 1000))
+            trash_in(self.fs, path, self.now_ms())
         with self.state.transaction():
             self.state.forget_base(key, subtree=True)
             self.state.forget_hashed(key)
@@ -464,11 +472,12 @@ class Engine:
 
     def _move_local(self, src: str, dst: str, loc: Local | None, base_key: str) -> None:
         source = self.disk(src, loc)
-        target = self.root / dst
-        if target.exists() and not (self.case_insensitive and os.path.samefile(source, target)):
-            raise transfer.Changed(f"{target} exists")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(source, target)
+        there, here = self.fs.stat(dst), self.fs.stat(source)
+        if there is not None and not (self.case_insensitive and here is not None
+                                      and here.ino == there.ino):
+            raise transfer.Changed(f"{dst} exists")
+        self.fs.mkdirs(parent(dst))
+        self.fs.rename(source, dst)
         with self.state.transaction():
             self.state.move_base(base_key, dst)
             self.state.move_hashed(src, dst)
@@ -493,13 +502,12 @@ class Engine:
 
     async def _conflict_copy(self, key: str, copy: str, loc: Local, rem: Remote) -> None:
         source = self.disk(key, loc)
-        current = _stat_local(source)
+        current = self._stat_local(source)
         if (current.ino, current.size, current.mtime_ns) != (loc.ino, loc.size, loc.mtime_ns):
             raise transfer.Changed(f"{source} changed since it was scanned")
-        target = self.root / copy
-        if target.exists():
-            raise transfer.Changed(f"{target} exists")
-        os.rename(source, target)
+        if self.fs.stat(copy) is not None:
+            raise transfer.Changed(f"{copy} exists")
+        self.fs.rename(source, copy)
         with self.state.transaction():
             self.state.move_hashed(key, copy)
             self.state.forget_base(key, subtree=True)
@@ -509,10 +517,19 @@ class Engine:
                       mtime_ns=loc.mtime_ns, executable=loc.executable)
         await self._upload(copy, moved, 0)
         if rem.kind == "folder":
-            (self.root / key).mkdir(parents=True, exist_ok=True)
-            self.state.set_base(key, _base(_stat_local(self.root / key), rem))
+            self.fs.mkdirs(key)
+            self.state.set_base(key, _base(self._stat_local(key), rem))
         else:
             await self._download(key, rem, None)
+
+    def _stat_local(self, rel: str) -> Local:
+        st = self.fs.stat(rel)
+        if st is None:
+            raise FileNotFoundError(rel)
+        if st.kind == "folder":
+            return Local(kind="folder", ino=st.ino, content_hash=None)
+        return Local(kind="file", ino=st.ino, content_hash=None, size=st.size,
+                     mtime_ns=st.mtime_ns, executable=st.executable)
 
     # ---- live -----------------------------------------------------------------
 
@@ -614,12 +631,6 @@ def _base(loc: Local, rem: Remote) -> Base:
                 size=loc.size, rev=rem.rev, mtime_ns=loc.mtime_ns, executable=loc.executable)
 
 
-def _stat_local(path: Path) -> Local:
-    st = os.lstat(path)
-    if os.path.isdir(path):
-        return Local(kind="folder", ino=st.st_ino, content_hash=None)
-    return Local(kind="file", ino=st.st_ino, content_hash=None, size=st.st_size,
-                 mtime_ns=st.st_mtime_ns, executable=bool(st.st_mode & 0o100))
 
 
 def _describe(op: Op) -> str:

@@ -24,8 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import stat
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ import zstandard
 
 from selfdrive.core.blockhash import block_id, content_hash
 from selfdrive.sync.api import Api, ApiError
+from selfdrive.sync.fs import FS, Reader, Writer
 from selfdrive.sync.ignore import TEMP_PREFIX
 from selfdrive.sync.scan import DEFAULT_GRANULARITY_NS, hash_file, read_chunks
 from selfdrive.sync.state import Hashed
@@ -113,28 +112,29 @@ def _best_base(offset: int, size: int, old: Hashed | None) -> bytes | None:
     return best
 
 
-async def upload(api: Api, path: Path, remote_path: str, local: Local, *, base_rev: int,
-                 known: Hashed | None, old: Hashed | None, cache: BlockCache,
-                 cache_file_max: int) -> tuple[Sent, object]:
-    """Send *path* as a new revision of *remote_path*; returns what was sent and
-    the server's entry.  Raises `Changed` if the file is not what the scan saw."""
-    st = os.stat(path)
-    if (st.st_ino, st.st_size, st.st_mtime_ns) != (local.ino, local.size, local.mtime_ns):
-        raise Changed(f"{path} changed since it was scanned")
-    hashed = known if known is not None and known.ino == st.st_ino and (
-        known.size, known.mtime_ns, known.ctime_ns) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns
-    ) else await asyncio.to_thread(hash_file, path)
+async def upload(api: Api, fs: FS, rel: str, remote_path: str, local: Local, *,
+                 base_rev: int, known: Hashed | None, old: Hashed | None, cache: BlockCache,
+                 cache_file_max: int, in_flight: int = IN_FLIGHT) -> tuple[Sent, object]:
+    """Send the file at *rel* as a new revision of *remote_path*; returns what
+    was sent and the server's entry.  Raises `Changed` if the file is not what
+    the scan saw."""
+    st = fs.stat(rel)
+    if st is None or (st.ino, st.size, st.mtime_ns) != (local.ino, local.size, local.mtime_ns):
+        raise Changed(f"{rel} changed since it was scanned")
+    hashed = known if known is not None and (
+        known.ino, known.size, known.mtime_ns, known.ctime_ns) == st.signature(
+    ) else await fs.run(hash_file, fs, rel)
     if hashed.content_hash != local.content_hash:
-        raise Changed(f"{path} changed since it was scanned")
+        raise Changed(f"{rel} changed since it was scanned")
     missing = await api.missing(hashed.blocks)
     sent = 0
     keep_in_cache = local.size <= cache_file_max
     if missing or keep_in_cache:
-        sent = await _send_blocks(api, path, hashed, missing, old, cache, keep_in_cache)
-    after = os.stat(path)
-    if (after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
-            st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
-        raise Changed(f"{path} changed while it was sent")
+        sent = await _send_blocks(api, fs, rel, hashed, missing, old, cache, keep_in_cache,
+                                  in_flight)
+    after = fs.stat(rel)
+    if after is None or after.signature() != st.signature():
+        raise Changed(f"{rel} changed while it was sent")
     mtime_ms = local.mtime_ns // 1_000_000
     for attempt in (1, 2):
         try:
@@ -145,13 +145,14 @@ async def upload(api: Api, path: Path, remote_path: str, local: Local, *, base_r
             if exc.status != 412 or attempt == 2:
                 raise
             again = {bytes.fromhex(h) for h in exc.body.get("missing", [])}
-            sent += await _send_blocks(api, path, hashed, again, old, cache, False)
+            sent += await _send_blocks(api, fs, rel, hashed, again, old, cache, False, in_flight)
     return Sent(hashed.blocks, hashed.sizes, sent), entry
 
 
-async def _send_blocks(api: Api, path: Path, hashed: Hashed, missing: set[bytes],
-                       old: Hashed | None, cache: BlockCache, keep_in_cache: bool) -> int:
-    queue: asyncio.Queue[tuple[bytes, bytes, int] | None] = asyncio.Queue(IN_FLIGHT)
+async def _send_blocks(api: Api, fs: FS, rel: str, hashed: Hashed, missing: set[bytes],
+                       old: Hashed | None, cache: BlockCache, keep_in_cache: bool,
+                       in_flight: int) -> int:
+    queue: asyncio.Queue[tuple[bytes, bytes, int] | None] = asyncio.Queue(in_flight)
     sent_before = api.sent
     to_cache: list[tuple[bytes, bytes]] = []
 
@@ -163,149 +164,131 @@ async def _send_blocks(api: Api, path: Path, hashed: Hashed, missing: set[bytes]
             base = (base_id, base_plain) if base_id is not None and base_plain else None
             await api.put_block(bid, data, base)
 
-    workers = [asyncio.create_task(sender()) for _ in range(IN_FLIGHT)]
+    workers = [asyncio.create_task(sender()) for _ in range(in_flight)]
+    f = fs.open(rel)
     try:
-        with open(path, "rb") as f:
-            offset = 0
-            chunks = read_chunks(f)
-            for i, expected in enumerate(hashed.blocks):
-                chunk = await asyncio.to_thread(next, chunks, None)
-                if chunk is None:
-                    raise Changed(f"{path} got shorter while it was sent")
-                data = bytes(chunk)
-                if hashed.sizes[i] != len(data) or block_id(data) != expected:
-                    raise Changed(f"{path} changed while it was sent")
-                if expected in missing:
-                    missing.discard(expected)
-                    await queue.put((expected, data, offset))
-                if keep_in_cache:
-                    to_cache.append((expected, data))
-                offset += len(data)
-                if any(w.done() for w in workers):
-                    break  # a sender failed: stop reading, raise below
+        offset = 0
+        chunks = read_chunks(f)
+        for i, expected in enumerate(hashed.blocks):
+            chunk = await fs.run(next, chunks, None)
+            if chunk is None:
+                raise Changed(f"{rel} got shorter while it was sent")
+            data = bytes(chunk)
+            if hashed.sizes[i] != len(data) or block_id(data) != expected:
+                raise Changed(f"{rel} changed while it was sent")
+            if expected in missing:
+                missing.discard(expected)
+                await queue.put((expected, data, offset))
+            if keep_in_cache:
+                to_cache.append((expected, data))
+            offset += len(data)
+            if any(w.done() for w in workers):
+                break  # a sender failed: stop reading, raise below
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
     finally:
+        f.close()
         for w in workers:
             w.cancel()
     if to_cache:
-        await asyncio.to_thread(cache.put_many, to_cache)
+        await fs.run(cache.put_many, to_cache)
     return api.sent - sent_before
 
 
-async def download(api: Api, root: Path, disk_key: str, remote_path: str, remote: Remote,
+async def download(api: Api, fs: FS, disk_key: str, remote_path: str, remote: Remote,
                    expect: Local | None, *, old: Hashed | None, cache: BlockCache,
-                   cache_file_max: int) -> tuple[Hashed, int]:
-    """Fetch *remote* into root/disk_key; returns the new file's hash record
-    and the bytes received.  Raises `Changed` if the target is not *expect*."""
+                   cache_file_max: int, in_flight: int = IN_FLIGHT) -> tuple[Hashed, int]:
+    """Fetch *remote* into *disk_key*; returns the new file's hash record and
+    the bytes received.  Raises `Changed` if the target is not *expect*."""
     received_before = api.received
     chash, blocks = await api.blocklist(remote_path, remote.rev)
-    target = root / disk_key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(TEMP_PREFIX + secrets.token_hex(6))
+    folder = disk_key.rpartition("/")[0]
+    fs.mkdirs(folder)
+    tmp, out = fs.create_temp(folder, TEMP_PREFIX)
     have = {bid: (at, n) for bid, at, n in old.offsets()} if old is not None else {}
-    old_path = target if expect is not None and old is not None else None
+    src = fs.open(disk_key) if expect is not None and old is not None else None
     keep = remote.size <= cache_file_max
     to_cache: list[tuple[bytes, bytes]] = []
     try:
-        with open(tmp, "wb") as out, (open(old_path, "rb") if old_path else _null()) as src:
+        try:
             pending: list[asyncio.Task[bytes]] = []
             offset = 0
             for bid, size in blocks:
                 pending.append(asyncio.create_task(
-                    _fetch(api, bid, offset, size, have, src, old, cache)))
+                    _fetch(api, fs, bid, offset, size, have, src, old, cache)))
                 offset += size
-                if len(pending) >= IN_FLIGHT:
-                    await _write(out, pending.pop(0), keep, to_cache)
+                if len(pending) >= in_flight:
+                    await _write(fs, out, pending.pop(0), keep, to_cache)
             while pending:
-                await _write(out, pending.pop(0), keep, to_cache)
-            out.flush()
-            os.fsync(out.fileno())
-        if content_hash([b for b, _ in blocks]).hex() != (remote.content_hash or chash):
+                await _write(fs, out, pending.pop(0), keep, to_cache)
+            await fs.run(out.fsync)
+        finally:
+            out.close()
+            if src is not None:
+                src.close()
+        ids = [b for b, _ in blocks]
+        if content_hash(ids).hex() != (remote.content_hash or chash):
             raise ApiError(502, "hash_mismatch", f"{remote_path}: the block list changed", {})
-        if remote.mtime is not None:
-            os.utime(tmp, ns=(remote.mtime * 1_000_000, remote.mtime * 1_000_000))
-        mode = os.stat(tmp).st_mode
-        os.chmod(tmp, (mode | 0o111) if remote.executable else (mode & ~0o111))
-        _check_target(target, expect)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fs.set_meta(tmp, mtime_ns=remote.mtime * 1_000_000 if remote.mtime is not None else None,
+                    executable=remote.executable)
+        await fs.run(_check_target, fs, disk_key, expect)
+        fs.rename(tmp, disk_key)
+        fs.fsync_dir(folder)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        fs.unlink(tmp)
         raise
-    st = os.stat(target)
-    ids = [b for b, _ in blocks]
-    record = Hashed(ino=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                    ctime_ns=st.st_ctime_ns, content_hash=content_hash(ids).hex(),
-                    blocks=ids, sizes=[n for _, n in blocks])
+    st = fs.stat(disk_key)
+    assert st is not None
+    record = Hashed(ino=st.ino, size=st.size, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
+                    content_hash=content_hash(ids).hex(), blocks=ids,
+                    sizes=[n for _, n in blocks])
     if to_cache:
-        await asyncio.to_thread(cache.put_many, to_cache)
+        await fs.run(cache.put_many, to_cache)
     return record, api.received - received_before
 
 
-async def _fetch(api: Api, bid: bytes, offset: int, size: int, have: dict[bytes, tuple[int, int]],
-                 src: object, old: Hashed | None, cache: BlockCache) -> bytes:
+async def _fetch(api: Api, fs: FS, bid: bytes, offset: int, size: int,
+                 have: dict[bytes, tuple[int, int]], src: Reader | None, old: Hashed | None,
+                 cache: BlockCache) -> bytes:
     if bid in have and src is not None:
         at, n = have[bid]
-        data = await asyncio.to_thread(_read_at, src, at, n)
+        data = await fs.run(src.pread, n, at)
         if block_id(data) == bid:
             return data
-    cached = await asyncio.to_thread(cache.get, bid)
+    cached = await fs.run(cache.get, bid)
     if cached is not None:
         return cached
     base = None
     base_id = _best_base(offset, size, old)
     if base_id is not None and base_id in have and src is not None:
         at, n = have[base_id]
-        plain = await asyncio.to_thread(_read_at, src, at, n)
+        plain = await fs.run(src.pread, n, at)
         if block_id(plain) == base_id:
             base = (base_id, plain)
     return await api.get_block(bid, base)
 
 
-async def _write(out: object, task: asyncio.Task[bytes], keep: bool,
+async def _write(fs: FS, out: Writer, task: asyncio.Task[bytes], keep: bool,
                  to_cache: list[tuple[bytes, bytes]]) -> None:
     data = await task
-    await asyncio.to_thread(getattr(out, "write"), data)  # noqa: B009
+    await fs.run(out.write, data)
     if keep:
         to_cache.append((block_id(data), data))
 
 
-def _read_at(f: object, at: int, n: int) -> bytes:
-    fd = getattr(f, "fileno")()  # noqa: B009
-    return os.pread(fd, n, at)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _check_target(target: Path, expect: Local | None) -> None:
+def _check_target(fs: FS, rel: str, expect: Local | None) -> None:
     """The last look before a rename: the target must be what the plan saw."""
-    try:
-        st = os.lstat(target)
-    except FileNotFoundError:
+    st = fs.stat(rel)
+    if st is None:
         if expect is None:
             return
-        raise Changed(f"{target} went away since it was scanned") from None
-    if expect is None or not stat.S_ISREG(st.st_mode):
-        raise Changed(f"{target} appeared since the scan")
-    if (st.st_ino, st.st_size, st.st_mtime_ns) != (expect.ino, expect.size, expect.mtime_ns):
-        raise Changed(f"{target} changed since it was scanned")
+        raise Changed(f"{rel} went away since it was scanned")
+    if expect is None or st.kind != "file":
+        raise Changed(f"{rel} appeared since the scan")
+    if (st.ino, st.size, st.mtime_ns) != (expect.ino, expect.size, expect.mtime_ns):
+        raise Changed(f"{rel} changed since it was scanned")
     # a write within the timestamp granularity may leave the stat as it was
-    racy = st.st_mtime_ns >= time.time_ns() - DEFAULT_GRANULARITY_NS
-    if racy and hash_file(target).content_hash != expect.content_hash:
-        raise Changed(f"{target} changed since it was scanned")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    racy = st.mtime_ns >= fs.now_ns() - DEFAULT_GRANULARITY_NS
+    if racy and hash_file(fs, rel).content_hash != expect.content_hash:
+        raise Changed(f"{rel} changed since it was scanned")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from selfdrive.core.clock import SystemClock
 from selfdrive.core.conflicts import numbered_name
+from selfdrive.sync.fs import FS, DiskFS
 from selfdrive.sync.ignore import STATE_DIR
 
 TRASH_DIR = f"{STATE_DIR}/trash"
@@ -46,20 +47,24 @@ def move_to_trash(root: Path, rel_path: str, now_ms: int) -> Path:
     OSError (EXDEV) if it sits on another file system mounted inside the root:
     then it stays where it is, since copying could fail halfway.
     """
+    return root / trash_in(DiskFS(root, case_insensitive=False), rel_path, now_ms)
+
+
+def trash_in(fs: FS, rel_path: str, now_ms: int) -> str:
+    """`move_to_trash` on any FS; returns the new path relative to the root."""
     parts = rel_path.split("/")
     if any(p in ("", ".", "..") for p in parts) or parts[0] == STATE_DIR:
         raise ValueError(f"not a path the sync manages: {rel_path!r}")
-    source = root.joinpath(*parts)
-    if not os.path.lexists(source):
-        raise FileNotFoundError(f"nothing to move to the trash at {source}")
-    folder = trash_dir(root) / _day(now_ms) / Path(*parts[:-1])
-    folder.mkdir(parents=True, exist_ok=True)
+    if fs.stat(rel_path) is None:
+        raise FileNotFoundError(f"nothing to move to the trash at {rel_path}")
+    folder = "/".join([TRASH_DIR, _day(now_ms), *parts[:-1]])
+    fs.mkdirs(folder)
     # Only the sync writes here, one item at a time, so a name found free stays
-    # free until the rename (os.rename would replace a file on POSIX).
+    # free until the rename (a rename would replace a file on POSIX).
     number = 1
-    while os.path.lexists(target := folder / numbered_name(parts[-1], number)):
+    while fs.stat(target := f"{folder}/{numbered_name(parts[-1], number)}") is not None:
         number += 1
-    os.rename(source, target)
+    fs.rename(rel_path, target)
     return target
 
 
