@@ -188,7 +188,7 @@ def plan(
             decided[key] = op
     _keep_folders_with_survivors(decided, b, lo, re, options, taken)
     if options.case_insensitive:
-        _refuse_case_clashes(decided, lo)
+        _resolve_case_clashes(decided, lo, options, taken)
     return moves + _order(decided)
 
 
@@ -449,19 +449,26 @@ def _keep_folders_with_survivors(
             stays_remote.add(key)
 
 
-def _refuse_case_clashes(decided: dict[str, Op], local: Mapping[str, Local]) -> None:
-    """On a disk that folds case, a new name that differs only in case from
-    one already there (or made earlier in this plan) cannot be made: report
-    it, and leave the server's file where it is."""
-    taken = {fold(k): k for k in local}
+def _resolve_case_clashes(decided: dict[str, Op], local: Mapping[str, Local],
+                          options: Options, taken: set[str]) -> None:
+    """On a disk that folds case, a server name that differs only in case from
+    one already there (or made earlier in this plan) cannot be made: the
+    server's item is renamed to a conflict copy instead, so that every
+    device ends up with both, and neither overwrites the other."""
+    there = {fold(k): k for k in local}
+    moved: list[str] = []
     for key in sorted(decided):
         op = decided[key]
+        if any(under(key, m) for m in moved[-1:]):
+            del decided[key]  # it moves with its folder: next round, at the new name
+            continue
         if not isinstance(op, Download | MkdirLocal) or key in local:
             continue
-        other = taken.setdefault(fold(key), key)
-        if other != key:
-            decided[key] = Problem(key, f"differs only in case from {other!r}: this file "
-                                        "system cannot hold both; rename one on the server")
+        if there.setdefault(fold(key), key) != key:
+            copy = _copy_key(key, options, taken | set(there.values()))
+            there[fold(copy)] = copy
+            decided[key] = MoveRemote(key, copy)
+            moved.append(key)
 
 
 def _replace(decided: dict[str, Op], key: str, op: Op | None) -> Op | None:
