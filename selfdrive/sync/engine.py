@@ -218,33 +218,42 @@ class Engine:
         await self.relist()
 
     async def _apply_changes(self, changes: list[Change], cursor: str) -> None:
+        """Follow the feed by item id, not by path: the table may already hold
+        what our own operations made (recorded as they succeeded), so a row
+        about an older moment must not move whatever sits at its path now."""
         relist_under: list[str] = []
-        with self.state.transaction():
+        st = self.state
+        with st.transaction():
             for c in changes:
                 key = self.key_of(c.path)
-                old = self.key_of(c.old_path) if c.old_path else None
-                if c.op == "move" and old is not None:
-                    if key is None:
-                        self.state.forget_remote(old)
-                        continue
-                    self.state.move_remote(old, key)
-                if key is None:
-                    continue
+                at = st.remote_key_of(c.id) if c.id else (
+                    self.key_of(c.old_path) if c.op == "move" and c.old_path else key)
                 if c.op == "delete":
-                    self.state.forget_remote(key)
-                elif c.op == "move" and old is None:
-                    relist_under.append(c.path)  # came in from outside the synced folder
-                else:
-                    self.state.set_remote(key, Remote(
-                        kind="folder" if c.kind == "folder" else "file", id=c.id,
-                        content_hash=c.content_hash, size=c.size or 0, rev=c.rev or 0,
-                        executable=bool(c.executable)))
-            self.state.put("cursor", cursor)
+                    if key is not None and at is not None:
+                        st.forget_remote(at)
+                    continue
+                if key is None:  # moved out of the synced folder
+                    if c.op == "move" and at is not None:
+                        st.forget_remote(at)
+                    continue
+                if at is None and c.op == "move":
+                    relist_under.append(c.path)  # came in from outside: list what it holds
+                    continue
+                if at is not None and at != key:
+                    st.move_remote(at, key)
+                known = st.remote_get(key)
+                if c.op == "move" and known is not None:
+                    continue  # a move changes no content
+                st.set_remote(key, Remote(
+                    kind="folder" if c.kind == "folder" else "file", id=c.id,
+                    content_hash=c.content_hash, size=c.size or 0, rev=c.rev or 0,
+                    executable=bool(c.executable)))
+            st.put("cursor", cursor)
         for path in relist_under:
             async for e in self.api.list_tree(path):
                 key = self.key_of(e.path)
                 if key is not None:
-                    self.state.set_remote(key, _remote(e))
+                    st.set_remote(key, _remote(e))
 
     # ---- rounds ---------------------------------------------------------------
 

@@ -47,6 +47,7 @@ CREATE TABLE remote (
     executable   INTEGER NOT NULL,
     mtime        INTEGER
 ) STRICT;
+CREATE INDEX remote_by_id ON remote (id);
 -- A local file's hash and block list, valid while its stat is unchanged.
 -- blocks: the 32-byte ids in order; sizes: their lengths (uint32 array).
 CREATE TABLE hashes (
@@ -179,6 +180,18 @@ class State:
                          executable=bool(r[6]), mtime=r[7])
             for r in self._db.execute("SELECT * FROM remote")
         }
+
+    def remote_key_of(self, item_id: int) -> str | None:
+        row = self._db.execute("SELECT key FROM remote WHERE id = ? LIMIT 1",
+                               (item_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def remote_get(self, key: str) -> Remote | None:
+        r = self._db.execute("SELECT * FROM remote WHERE key = ?", (key,)).fetchone()
+        if r is None:
+            return None
+        return Remote(kind=r[1], id=r[2], content_hash=r[3], size=r[4], rev=r[5],
+                      executable=bool(r[6]), mtime=r[7])
 
     def remote_has(self, key: str) -> bool:
         return self._db.execute("SELECT 1 FROM remote WHERE key = ?", (key,)).fetchone() is not None
