@@ -127,36 +127,49 @@ class Api:
 
     # ---- plumbing ----
 
+    async def _send(self, method: str, url: str, raw: bool,
+                    **kw: Any) -> tuple[httpx.Response, bytes]:
+        if not raw:
+            r = await self._http.request(method, url, **kw)
+            return r, r.content
+        # the body as sent: httpx would decode zstd itself, without our dictionary
+        r = await self._http.send(self._http.build_request(method, url, **kw), stream=True)
+        try:
+            return r, b"".join([piece async for piece in r.aiter_raw()])
+        finally:
+            await r.aclose()
+
     async def _call(self, method: str, url: str, *, ok: tuple[int, ...] = (200, 201, 204),
-                    **kw: Any) -> httpx.Response:
+                    raw: bool = False, **kw: Any) -> tuple[httpx.Response, bytes]:
         delay = RETRY_FIRST_S
         tries = 0
         while True:
             tries += 1
             r: httpx.Response | None
+            body = b""
             try:
-                r = await self._http.request(method, url, **kw)
+                r, body = await self._send(method, url, raw, **kw)
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 failure = f"{type(exc).__name__}: {exc}"
                 r = None
             if r is not None:
                 if r.status_code in ok:
-                    return r
+                    return r, body
                 if r.status_code not in TRANSIENT:
-                    raise _error(r)
+                    raise _error(r, body)
                 failure = f"{r.status_code} from the server"
             if self.max_tries is not None and tries >= self.max_tries:
                 if r is not None:
-                    raise _error(r)
+                    raise _error(r, body)
                 raise Unreachable(f"{self.server}: {failure} (tried {tries} times)")
             wait = _retry_after(r) or random.uniform(0, delay)  # full jitter
             await self._sleep(wait)
             delay = min(delay * 2, RETRY_MAX_S)
 
     async def _json(self, method: str, url: str, type_: type[Any], **kw: Any) -> Any:
-        r = await self._call(method, url, **kw)
-        self.received += len(r.content)
-        return msgspec.json.decode(r.content, type=type_)
+        _, body = await self._call(method, url, **kw)
+        self.received += len(body)
+        return msgspec.json.decode(body, type=type_)
 
     # ---- calls ----
 
@@ -244,9 +257,8 @@ class Api:
     async def get_block(self, bid: bytes, base: tuple[bytes, bytes] | None) -> bytes:
         """Fetch one block, verified against its id."""
         params = {"base": base[0].hex()} if base is not None else None
-        r = await self._call("GET", f"/blocks/{bid.hex()}", params=params,
-                             headers={"Accept-Encoding": "zstd"})
-        raw = r.content  # httpx leaves zstd alone: it is not one of its decoders
+        r, raw = await self._call("GET", f"/blocks/{bid.hex()}", params=params,
+                                  headers={"Accept-Encoding": "zstd"}, raw=True)
         self.received += len(raw)
         encoding = r.headers.get("content-encoding", "identity")
         used = r.headers.get(BASE_HEADER)
@@ -279,12 +291,12 @@ class Api:
         await self._call("POST", "/files/delete", json=body)
 
 
-def _error(r: httpx.Response) -> ApiError:
+def _error(r: httpx.Response, body: bytes) -> ApiError:
     try:
-        err = msgspec.json.decode(r.content)["error"]
+        err = msgspec.json.decode(body)["error"]
         return ApiError(r.status_code, str(err.get("code", "")), str(err.get("message", "")), err)
     except (msgspec.DecodeError, KeyError, TypeError, AttributeError):
-        return ApiError(r.status_code, "bad_answer", r.text[:200], {})
+        return ApiError(r.status_code, "bad_answer", body[:200].decode(errors="replace"), {})
 
 
 def _retry_after(r: httpx.Response | None) -> float | None:

@@ -435,14 +435,13 @@ class Engine:
             self.state.set_remote(key, rem)
             self.state.set_base(key, _base(loc, rem))
             if sent is not None:
-                h = self.state.hashed(key)
-                if h is not None and h.content_hash == loc.content_hash:
-                    self.state.set_agreed(key, h)
+                self.state.set_agreed(key, sent.hashed)
         self.stats.uploaded += 1
         self.stats.bytes_sent += sent.bytes_sent if sent is not None else 0
 
     async def _download(self, key: str, rem: Remote, expect: Local | None) -> None:
-        old = self.state.hashed(key) if expect is not None else None
+        # the local version's blocks (each is checked against its id when read)
+        old = (self.state.hashed(key) or self.state.agreed(key)) if expect is not None else None
         if old is not None and expect is not None and (old.ino, old.size, old.mtime_ns) != (
                 expect.ino, expect.size, expect.mtime_ns):
             old = None

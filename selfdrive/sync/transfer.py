@@ -48,8 +48,8 @@ class Changed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    blocks: list[bytes]
-    sizes: list[int]
+    #: the file as sent: its blocks, for the next upload's deltas
+    hashed: Hashed
     bytes_sent: int
 
 
@@ -146,7 +146,7 @@ async def upload(api: Api, fs: FS, rel: str, remote_path: str, local: Local, *,
                 raise
             again = {bytes.fromhex(h) for h in exc.body.get("missing", [])}
             sent += await _send_blocks(api, fs, rel, hashed, again, old, cache, False, in_flight)
-    return Sent(hashed.blocks, hashed.sizes, sent), entry
+    return Sent(hashed, sent), entry
 
 
 async def _send_blocks(api: Api, fs: FS, rel: str, hashed: Hashed, missing: set[bytes],

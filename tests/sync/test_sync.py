@@ -232,3 +232,26 @@ def test_exec_bits_symlinks_and_unicode_names(make_device: MakeDevice) -> None:
     a.sync()
     assert (a.folder / nfd).read_bytes() == b"accent, edited on linux", "NFD and NFC: one file"
     assert len([n for n in a.tree() if n.startswith("Caf")]) == 1
+
+
+def _amount(summary: str, which: str) -> float:
+    """Bytes from the summary line's "(X sent, Y received)"."""
+    part = summary.split("(")[-1].split(",")[0 if which == "sent" else 1].split()
+    return float(part[0]) * {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[part[1]]
+
+
+def test_a_small_edit_travels_as_a_delta_both_ways(make_device: MakeDevice) -> None:
+    a, b = _pair(make_device)
+    words = [os.urandom(4).hex() for _ in range(5000)]
+    rng = __import__("random").Random(7)
+    text = " ".join(rng.choice(words) for _ in range(1_500_000)).encode()[:12 * 1024 * 1024]
+    a.write("book.txt", text)
+    a.sync()
+    b.sync()
+    middle = len(text) // 2
+    a.write("book.txt", text[:middle] + b"X" + text[middle + 1:])
+    up = a.sync().stdout
+    down = b.sync().stdout
+    assert b.read("book.txt") == a.read("book.txt")
+    assert _amount(up, "sent") < 8192, up
+    assert _amount(down, "received") < 8192, down
