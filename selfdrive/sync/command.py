@@ -46,9 +46,12 @@ class Progress:
             return
         self._last = now
         moved = stats.bytes_sent + stats.bytes_received
-        rate = moved / max(now - self.started, 1e-3)
-        line = (f"{stats.uploaded} up, {stats.downloaded} down, {stats.moved} moved, "
-                f"{stats.deleted} deleted; {_human(moved)} at {_human(rate)}/s - {what}")
+        rate = stats.done_bytes / max(now - self.started, 1e-3)
+        left = max(stats.planned_bytes - stats.done_bytes, 0)
+        eta = f", {_duration(left / rate)} left" if rate > 0 and left else ""
+        line = (f"{stats.done_files}/{stats.planned_files} files, "
+                f"{_human(stats.done_bytes)}/{_human(stats.planned_bytes)} "
+                f"at {_human(rate)}/s{eta} ({_human(moved)} on the wire) - {what}")
         if self.tty:
             sys.stderr.write("\r\x1b[2K" + line[:160])
             sys.stderr.flush()
@@ -151,6 +154,15 @@ def _status(root: Path) -> int:
     if "--json" in sys.argv:
         print(json.dumps(status))
     return 0 if status.get("in_sync") else 1
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _remote_root(path: str) -> str:

@@ -80,6 +80,12 @@ class Stats:
     conflicts: int = 0
     ops: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    #: what the current plan moves: files and bytes to send or fetch (the
+    #: progress display's "time left"), and how much of it is done
+    planned_files: int = 0
+    planned_bytes: int = 0
+    done_files: int = 0
+    done_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,10 @@ class Engine:
             case_insensitive=self.case_insensitive))
         unsettled = any(v.kind == "file" and v.content_hash is None for v in found.tree.values())
         self._guard_deletes(ops, found)
+        sizes = [_size(op) for op in ops if isinstance(
+            op, planner.Upload | planner.Download | planner.ConflictCopy)]
+        self.stats.planned_files, self.stats.planned_bytes = len(sizes), sum(sizes)
+        self.stats.done_files = self.stats.done_bytes = 0
         with self.state.transaction():
             self.state.clear_problems()
             for key, why in found.problems.items():
@@ -338,6 +348,9 @@ class Engine:
         try:
             await self._dispatch(op, local)
             self.stats.failed.pop(key, None)
+            if isinstance(op, planner.Upload | planner.Download | planner.ConflictCopy):
+                self.stats.done_files += 1
+                self.stats.done_bytes += _size(op)
             if not isinstance(op, planner.Record | planner.Forget | planner.Rebase):
                 self.stats.ops += 1
                 self._progress(_describe(op), self.stats)
@@ -639,6 +652,16 @@ def _base(loc: Local, rem: Remote) -> Base:
                 size=loc.size, rev=rem.rev, mtime_ns=loc.mtime_ns, executable=loc.executable)
 
 
+
+
+def _size(op: Op) -> int:
+    if isinstance(op, planner.Upload):
+        return op.local.size
+    if isinstance(op, planner.Download):
+        return op.remote.size
+    if isinstance(op, planner.ConflictCopy):
+        return op.local.size + op.remote.size
+    return 0
 
 
 def _describe(op: Op) -> str:
