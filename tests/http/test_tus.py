@@ -56,16 +56,19 @@ def _head(server: Server, token: str, url: str) -> httpx.Response:
 
 
 def _settled_offset(server: Server, token: str, url: str) -> int:
-    """The offset once the server has finished with a broken PATCH."""
-    last = -1
-    for _ in range(100):
+    """The offset once the server has finished with a broken PATCH: the same
+    for 1.5 s, longer than the server takes between two saves (PIN_MIN_S, 1 s),
+    so a loaded machine cannot pass a pause for the end."""
+    last, same = -1, 0
+    for _ in range(120):
         r = _head(server, token, url)
         assert r.status_code == 200, r.text
         offset = int(r.headers["upload-offset"])
-        if offset == last:
+        same = same + 1 if offset == last else 0
+        if same == 3:
             return offset
         last = offset
-        time.sleep(0.3)
+        time.sleep(0.5)
     raise AssertionError("the offset never settled")
 
 
