@@ -568,6 +568,13 @@ class Engine:
                     log.warning("%s; trying again", exc)
                     await _sleep_or(stop, 5.0)
                     continue
+                except ApiError as exc:
+                    if exc.status == 401:
+                        raise  # the token was revoked: only a new login helps
+                    # a live sync outlasts a bad answer: log it, look again soon
+                    log.warning("round stopped by the server's answer (%s); again in 5 s", exc)
+                    await _sleep_or(stop, 5.0)
+                    continue
                 busy = busy + 1 if ops else 0
                 if busy >= MAX_ROUNDS:  # a plan that keeps coming back: do not spin
                     log.warning("still not in sync after %d rounds; see selfdrive sync "
