@@ -136,6 +136,8 @@ class Api:
         r = await self._http.send(self._http.build_request(method, url, **kw), stream=True)
         try:
             return r, b"".join([piece async for piece in r.aiter_raw()])
+        except httpx.StreamConsumed:  # an answer made whole in memory (a test's transport)
+            return r, r.content
         finally:
             await r.aclose()
 

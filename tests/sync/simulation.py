@@ -66,8 +66,10 @@ class FaultyTransport(httpx.AsyncBaseTransport):
             self.log.append(f"{what}: 503")
             return httpx.Response(503, json={"error": {"code": "internal_error",
                                                        "message": "injected"}})
-        response = await self.inner.handle_async_request(request)
-        await response.aread()
+        answer = await self.inner.handle_async_request(request)
+        raw = b"".join([piece async for piece in answer.aiter_raw()])  # as sent, still encoded
+        response = httpx.Response(answer.status_code, headers=answer.headers,
+                                  stream=httpx.ByteStream(raw))
         if roll < self.error_p + self.lost_p:
             self.log.append(f"{what}: answer lost")
             raise httpx.ReadError("injected: the answer was lost")

@@ -41,6 +41,7 @@ class LoseAnswers(httpx.AsyncBaseTransport):
                 return httpx.Response(self.status, text="Bad Gateway")
             response = await self.inner.handle_async_request(request)
             await response.aread()
+            await response.aclose()
             raise httpx.ReadError("connection reset after the server acted")
         return await self.inner.handle_async_request(request)
 
@@ -246,6 +247,6 @@ def test_live_sync_carries_a_save_across_and_stops_cleanly(make_device: MakeDevi
                  and not (b.folder / "fresh.txt").exists(), 20, "the move on the desktop")
     finally:
         codes = (a.stop(), b.stop())
-    assert codes == (0, 0), a.log_text() + b.log_text()
+    assert codes == (0, 0), f"exit codes {codes}\n{a.log_text()[-3000:]}\n{b.log_text()[-3000:]}"
     assert not list(a.folder.rglob(".selfdrive-tmp-*")), "nothing half-written"
     assert a.tree() == b.tree()
