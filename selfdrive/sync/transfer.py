@@ -154,7 +154,6 @@ async def _send_blocks(api: Api, fs: FS, rel: str, hashed: Hashed, missing: set[
                        in_flight: int) -> int:
     queue: asyncio.Queue[tuple[bytes, bytes, int] | None] = asyncio.Queue(in_flight)
     sent_before = api.sent
-    to_cache: list[tuple[bytes, bytes]] = []
 
     async def sender() -> None:
         while (item := await queue.get()) is not None:
@@ -179,8 +178,8 @@ async def _send_blocks(api: Api, fs: FS, rel: str, hashed: Hashed, missing: set[
             if expected in missing:
                 missing.discard(expected)
                 await queue.put((expected, data, offset))
-            if keep_in_cache:
-                to_cache.append((expected, data))
+            if keep_in_cache:  # one block at a time: memory stays flat
+                await fs.run(cache.put_many, [(expected, data)])
             offset += len(data)
             if any(w.done() for w in workers):
                 break  # a sender failed: stop reading, raise below
@@ -191,8 +190,6 @@ async def _send_blocks(api: Api, fs: FS, rel: str, hashed: Hashed, missing: set[
         f.close()
         for w in workers:
             w.cancel()
-    if to_cache:
-        await fs.run(cache.put_many, to_cache)
     return api.sent - sent_before
 
 
@@ -209,7 +206,6 @@ async def download(api: Api, fs: FS, disk_key: str, remote_path: str, remote: Re
     have = {bid: (at, n) for bid, at, n in old.offsets()} if old is not None else {}
     src = fs.open(disk_key) if expect is not None and old is not None else None
     keep = remote.size <= cache_file_max
-    to_cache: list[tuple[bytes, bytes]] = []
     try:
         try:
             pending: list[asyncio.Task[bytes]] = []
@@ -219,9 +215,9 @@ async def download(api: Api, fs: FS, disk_key: str, remote_path: str, remote: Re
                     _fetch(api, fs, bid, offset, size, have, src, old, cache)))
                 offset += size
                 if len(pending) >= in_flight:
-                    await _write(fs, out, pending.pop(0), keep, to_cache)
+                    await _write(fs, out, pending.pop(0), keep, cache)
             while pending:
-                await _write(fs, out, pending.pop(0), keep, to_cache)
+                await _write(fs, out, pending.pop(0), keep, cache)
             await fs.run(out.fsync)
         finally:
             out.close()
@@ -243,8 +239,6 @@ async def download(api: Api, fs: FS, disk_key: str, remote_path: str, remote: Re
     record = Hashed(ino=st.ino, size=st.size, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
                     content_hash=content_hash(ids).hex(), blocks=ids,
                     sizes=[n for _, n in blocks])
-    if to_cache:
-        await fs.run(cache.put_many, to_cache)
     return record, api.received - received_before
 
 
@@ -270,11 +264,11 @@ async def _fetch(api: Api, fs: FS, bid: bytes, offset: int, size: int,
 
 
 async def _write(fs: FS, out: Writer, task: asyncio.Task[bytes], keep: bool,
-                 to_cache: list[tuple[bytes, bytes]]) -> None:
+                 cache: BlockCache) -> None:
     data = await task
     await fs.run(out.write, data)
-    if keep:
-        to_cache.append((block_id(data), data))
+    if keep:  # one block at a time: memory stays flat
+        await fs.run(cache.put_many, [(block_id(data), data)])
 
 
 def _check_target(fs: FS, rel: str, expect: Local | None) -> None:
