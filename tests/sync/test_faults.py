@@ -250,3 +250,43 @@ def test_live_sync_carries_a_save_across_and_stops_cleanly(make_device: MakeDevi
     assert codes == (0, 0), f"exit codes {codes}\n{a.log_text()[-3000:]}\n{b.log_text()[-3000:]}"
     assert not list(a.folder.rglob(".selfdrive-tmp-*")), "nothing half-written"
     assert a.tree() == b.tree()
+
+
+class ExpireCursor(httpx.AsyncBaseTransport):
+    """The change feed no longer reaches back to the device's cursor (410)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.expired = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/changes") and not self.expired:
+            self.expired += 1
+            return httpx.Response(410, json={"error": {"code": "cursor_expired",
+                                                       "message": "older than the journal"}})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_expired_cursor_means_a_full_listing_and_no_loss(
+    make_device: MakeDevice, server: Server
+) -> None:
+    a = make_device(name="laptop")
+    b = make_device(a.username, name="desktop")
+    a.write("kept.txt", "k")
+    a.write("gone.txt", "g")
+    a.sync()
+    b.sync()
+    (a.folder / "gone.txt").unlink()
+    a.write("new.txt", "n")
+    a.sync()
+    b.write("local-only.txt", "made while away")
+    transport = ExpireCursor()
+    await _engine_once(server, b, transport)
+    assert transport.expired == 1
+    assert sorted(b.tree()) == ["kept.txt", "local-only.txt", "new.txt"]
+    a.sync()
+    assert a.read("local-only.txt") == b"made while away"

@@ -255,3 +255,21 @@ def test_a_small_edit_travels_as_a_delta_both_ways(make_device: MakeDevice) -> N
     assert b.read("book.txt") == a.read("book.txt")
     assert _amount(up, "sent") < 8192, up
     assert _amount(down, "received") < 8192, down
+
+
+def test_an_editor_saving_by_rename_makes_an_edit(make_device: MakeDevice, server: Server) -> None:
+    a, b = _pair(make_device)
+    a.write("doc.txt", "draft")
+    a.sync()
+    b.sync()
+    with _api(server, a) as api:
+        before = api.get("/files/metadata", params={"path": "/doc.txt"}).json()
+    a.write(".doc.txt.swp", "final text")  # vim, LibreOffice and others save like this
+    os.replace(a.folder / ".doc.txt.swp", a.folder / "doc.txt")
+    a.sync()
+    b.sync()
+    assert b.read("doc.txt") == b"final text"
+    assert [n for n in b.tree() if is_conflict_copy(n)] == []
+    with _api(server, a) as api:
+        after = api.get("/files/metadata", params={"path": "/doc.txt"}).json()
+    assert after["id"] == before["id"] and after["rev"] == 2, "one file, a new revision"
