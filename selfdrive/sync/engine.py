@@ -38,7 +38,8 @@ from selfdrive.sync import planner, transfer
 from selfdrive.sync.api import Api, ApiError, Change, CursorExpired, Entry, Unreachable
 from selfdrive.sync.errors import ClientError
 from selfdrive.sync.fs import FS, DiskFS
-from selfdrive.sync.ignore import STATE_DIR, IgnoreRules
+from selfdrive.sync.ignore import STATE_DIR, TEMP_PREFIX, IgnoreRules
+from selfdrive.sync.names import nfc
 from selfdrive.sync.planner import Op, Options
 from selfdrive.sync.scan import Scan, scan
 from selfdrive.sync.state import State
@@ -483,7 +484,11 @@ class Engine:
             try:
                 self.fs.rmdir(path)
             except OSError:
-                raise transfer.Changed(f"{path} is not empty") from None
+                # only what the sync never carries may be left (ignored files, our
+                # temp debris): the folder goes to the trash with them, kept
+                if not self._only_unsynced(path, key):
+                    raise transfer.Changed(f"{path} is not empty") from None
+                trash_in(self.fs, path, self.now_ms())
         else:
             trash_in(self.fs, path, self.now_ms())
         with self.state.transaction():
@@ -542,6 +547,19 @@ class Engine:
             self.state.set_base(key, _base(self._stat_local(key), rem))
         else:
             await self._download(key, rem, None)
+
+    def _only_unsynced(self, disk: str, key: str) -> bool:
+        """Whether everything under a folder is ignored or the client's debris."""
+        for name in self.fs.list(disk):
+            sub_disk, sub_key = f"{disk}/{name}", f"{key}/{nfc(name)}"
+            st = self.fs.stat(sub_disk)
+            if st is None or name.startswith(TEMP_PREFIX):
+                continue
+            if self.rules.ignored(sub_key, st.kind == "folder"):
+                continue
+            if st.kind != "folder" or not self._only_unsynced(sub_disk, sub_key):
+                return False
+        return True
 
     def _stat_local(self, rel: str) -> Local:
         st = self.fs.stat(rel)
