@@ -6,9 +6,11 @@ ASGI transport.  Each device is a real `Engine` over a `MemoryFS` that may
 fold case and keep 2 s mtimes, with its state database in a temp dir.  A
 seed decides everything: what the users do to their disks, which device
 syncs when, and the faults: errors (503), answers lost after the server
-acted, clients killed in the middle of a request, a local database lost.
-With one block in flight per file the requests are sequential, so a seed
-replays the same story (`python -m tests.sync.simulation SEED` prints it).
+acted, answers held back while another device syncs (so they arrive after
+later changes: reordered, and stale by then), clients killed in the middle
+of a request, a local database lost.  With one block in flight per file the
+requests are sequential, so a seed replays the same story
+(`python -m tests.sync.simulation SEED` prints it).
 
 Each seed syncs its own server folder (/sim-SEED), so one server and one
 set of device tokens serve every seed of a run.
@@ -21,7 +23,7 @@ import hashlib
 import random
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +58,9 @@ class FaultyTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, inner: httpx.AsyncBaseTransport, rng: random.Random) -> None:
         self.inner, self.rng = inner, rng
-        self.error_p = self.lost_p = self.kill_p = 0.0
+        self.error_p = self.lost_p = self.kill_p = self.held_p = 0.0
+        #: what happens while an answer is held back (another device syncs)
+        self.meanwhile: Callable[[str], Awaitable[None]] | None = None
         self.log: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -76,6 +80,9 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         if roll < self.error_p + self.lost_p + self.kill_p:
             self.log.append(f"{what}: client killed")
             raise Killed
+        if roll < self.error_p + self.lost_p + self.kill_p + self.held_p and self.meanwhile:
+            self.log.append(f"{what}: answer held back")
+            await self.meanwhile(what)
         return response
 
 
@@ -142,20 +149,32 @@ async def run_seed(w: World, seed: int, steps: int = 24) -> Story:
         story.say(f"{name}: case_insensitive={fs.case_insensitive} "
                   f"granularity={fs.granularity_ns}ns")
     written: list[bytes] = []
-    transport = FaultyTransport(httpx.ASGITransport(app=w.app), rng)  # type: ignore[arg-type]
+    app = httpx.ASGITransport(app=w.app)  # type: ignore[arg-type]
+    transport = FaultyTransport(app, rng)
+    #: a held-back answer waits for another device's whole sync, without faults
+    calm = FaultyTransport(app, rng)
 
-    async def sync(d: Device, *, faults: bool) -> bool:
-        transport.error_p, transport.lost_p, transport.kill_p = (
-            (0.03, 0.03, 0.01) if faults else (0.0, 0.0, 0.0))
+    async def sync(d: Device, *, faults: bool, via: FaultyTransport = transport) -> bool:
+        via.error_p, via.lost_p, via.kill_p, via.held_p = (
+            (0.03, 0.03, 0.01, 0.03) if faults else (0.0, 0.0, 0.0, 0.0))
+
+        async def meanwhile(what: str) -> None:
+            other = rng.choice([o for o in devices if o is not d])
+            if rng.random() < 0.5:
+                _user_op(rng, other, story, written, seed)
+            story.say(f"{d.name}: the answer to {what} is held back while {other.name} syncs")
+            await sync(other, faults=False, via=calm)
+
+        via.meanwhile = meanwhile if via is transport else None
         before = _contents(d)
-        api = Api("http://sim", d.token, transport=transport, max_tries=3, sleep=_no_sleep)
+        api = Api("http://sim", d.token, transport=via, max_tries=3, sleep=_no_sleep)
         engine = Engine(Settings(root=d.state_dir, remote_root=remote, device=d.name, fs=d.fs,
                                  state_dir=d.state_dir, in_flight=1), api)
         try:
             await engine.run_once()
             done = engine.in_sync()
         except Killed:
-            story.say(f"{d.name}: killed mid-sync ({transport.log[-1]})")
+            story.say(f"{d.name}: killed mid-sync ({via.log[-1]})")
             return False
         except ClientError as exc:
             story.say(f"{d.name}: sync stopped: {exc}")
