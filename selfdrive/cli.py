@@ -1,4 +1,5 @@
-"""The `selfdrive` command: serve, user add, user list, gc, fsck, login, logout, sync.
+"""The `selfdrive` command: serve, user add, user list, gc, fsck, login, logout,
+app-password, sync.
 
 Each subcommand is a small function; they share the config loading and the
 runtime opening, and print errors in one sentence (exit code 2 for usage,
@@ -68,6 +69,16 @@ def parser() -> argparse.ArgumentParser:
     login.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input instead of asking")
     login.add_argument("--device-name", help="how this device is listed (default: the hostname)")
+    app = sub.add_parser(
+        "app-password",
+        help="make a device token to use as the password of a WebDAV client (shown once)")
+    app.add_argument("--server", required=True,
+                     help="the server's URL, e.g. https://drive.example.com")
+    app.add_argument("--username", help="your username (default: ask)")
+    app.add_argument("--password-stdin", action="store_true",
+                     help="read your password from standard input instead of asking")
+    app.add_argument("--name", required=True,
+                     help="how it is listed among your devices, e.g. 'Finder on my Mac'")
     logout = sub.add_parser("logout", help="revoke this device's token and forget it")
     logout.add_argument("--server", help="the server to log out of (default: the last login)")
 
@@ -192,6 +203,27 @@ async def _login(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _app_password(args: argparse.Namespace) -> int:
+    """A device token for a WebDAV client: printed, never stored here."""
+    from selfdrive.sync import account, credentials
+
+    server = credentials.normalise_server(args.server)
+    if args.password_stdin and not args.username:
+        raise SelfdriveError("--password-stdin needs --username")
+    try:
+        username = args.username or input("Username: ").strip()
+        password = (_read_password(True) if args.password_stdin
+                    else getpass.getpass("Password: "))
+    except EOFError:
+        raise SelfdriveError("no username or password given") from None
+    made = await account.login(server, username, password, args.name)
+    print(f"WebDAV address: {server}/dav/\nUsername: {made.username}\n"
+          f"App password: {made.token}\n"
+          f"It is shown only now. It is listed among your devices as {made.device_name!r}"
+          f" (id {made.device_id}); revoking that device ends it.")
+    return 0
+
+
 async def _logout(args: argparse.Namespace) -> int:
     from selfdrive.sync import account, credentials
 
@@ -213,7 +245,8 @@ def _human(n: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"serve": _serve, "gc": _gc, "fsck": _fsck, "login": _login, "logout": _logout}
+    commands = {"serve": _serve, "gc": _gc, "fsck": _fsck, "login": _login, "logout": _logout,
+                "app-password": _app_password}
     if args.command == "user":
         run = _user_add if args.user_cmd == "add" else _user_list
     elif args.command == "sync":

@@ -94,6 +94,15 @@ class RetentionConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_revisions: int = 100
 
 
+class WebDAVConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: names (glob patterns, case-insensitive) of clients' side files, kept out
+    #: of revisions, notifications and sync; [] stores them as ordinary files
+    junk: list[str] = msgspec.field(default_factory=lambda: [
+        "._*", ".DS_Store", "~$*", "desktop.ini", "Thumbs.db"])
+    #: the largest side file kept
+    max_junk_file_bytes: int = 1024 * 1024
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     #: where the database, blocks and keys live
     data_dir: str = ""
@@ -102,6 +111,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     maintenance: MaintenanceConfig = msgspec.field(default_factory=MaintenanceConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
+    webdav: WebDAVConfig = msgspec.field(default_factory=WebDAVConfig)
 
     @property
     def data_path(self) -> Path:

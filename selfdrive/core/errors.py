@@ -14,6 +14,7 @@
     +-- AlreadyExists              already_exists
     +-- NotAFolder                 not_a_folder
     +-- NotAFile                   not_a_file
+    +-- ParentNotFound             parent_not_found    (a write that makes no folders)
     +-- RevisionConflict           conflict
     +-- OffsetMismatch             offset_mismatch     (carries the offset)
     +-- UploadBusy                 upload_busy
@@ -23,6 +24,8 @@
     +-- CursorExpired              cursor_expired      (carries the floor)
     +-- LinkGone                   link_gone           (a public link expired or used up)
     +-- TooManyAttempts            rate_limited        (carries retry_after_s)
+    +-- TooManyLocks               too_many_locks
+    +-- Locked                     locked              (a WebDAV lock is in the way)
     +-- MissingBlocks              missing_blocks      (carries the ids)
     +-- PayloadTooLarge            payload_too_large
     +-- QuotaExceeded              quota_exceeded
@@ -102,6 +105,13 @@ class NotAFile(SelfdriveError):
     code = "not_a_file"
 
 
+class ParentNotFound(SelfdriveError):
+    """A write whose caller asked that missing parent folders not be made
+    (WebDAV's rule) found its parent missing."""
+
+    code = "parent_not_found"
+
+
 class RevisionConflict(SelfdriveError):
     code = "conflict"
 
@@ -150,6 +160,18 @@ class TooManyAttempts(SelfdriveError):
     """Too many wrong passwords in a while; try again after retry_after_s."""
 
     code = "rate_limited"
+
+
+class TooManyLocks(SelfdriveError):
+    """The user holds as many WebDAV locks as allowed."""
+
+    code = "too_many_locks"
+
+
+class Locked(SelfdriveError):
+    """A WebDAV lock covers the resource and its token was not submitted."""
+
+    code = "locked"
 
 
 class MissingBlocks(SelfdriveError):

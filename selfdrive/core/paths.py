@@ -21,7 +21,8 @@ MAX_DEPTH = 64
 def normalize_path(raw: str) -> str:
     """Return the canonical form of a user path, or raise InvalidPath.
 
-    A trailing slash is dropped; ``.``/``..`` segments, empty segments, NUL and
+    A trailing slash is dropped; ``.``/``..`` segments (also between
+    backslashes, which Windows reads as separators), empty segments, NUL and
     control characters, and names over 255 UTF-8 bytes are refused.
     """
     return "/" + "/".join(split_path(raw))
@@ -53,6 +54,10 @@ def check_name(name: str) -> str:
         raise InvalidPath("a path may not contain an empty segment ('//')")
     if name in (".", ".."):
         raise InvalidPath(f"'{name}' is not allowed as a name")
+    if "\\" in name and any(part in (".", "..") for part in name.split("\\")):
+        # Windows reads a backslash as a separator: there '..\\x' climbs out.
+        raise InvalidPath(f"{name!r} is not allowed as a name: '.' or '..' between"
+                          " backslashes")
     if "/" in name:
         raise InvalidPath("a name may not contain '/'")
     for ch in name:

@@ -11,12 +11,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from selfdrive.http import openapi
 from selfdrive.http.errors import EXCEPTION_HANDLERS
 from selfdrive.http.guard import FramingGuard
 from selfdrive.http.routes import API, API_PREFIX, ROOT
+from selfdrive.http.webdav import PREFIX as DAV_PREFIX
+from selfdrive.http.webdav import WebDAV
 from selfdrive.services.runtime import Runtime
 
 
@@ -26,8 +28,12 @@ def create_app(runtime: Runtime) -> Starlette:
     async def openapi_json(request: Request) -> Response:
         return Response(document, media_type="application/json")
 
-    routes = [e.route(API_PREFIX) for e in API] + [e.route("") for e in ROOT]
+    routes: list[BaseRoute] = [e.route(API_PREFIX) for e in API]
+    routes += [e.route("") for e in ROOT]
     routes.append(Route(API_PREFIX + "/openapi.json", openapi_json, methods=["GET"]))
+    dav = WebDAV()
+    routes.append(Route(DAV_PREFIX, dav))  # /dav itself, without the slash
+    routes.append(Mount(DAV_PREFIX, app=dav))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -93,9 +93,11 @@ def _matches(header: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def serve(request: Request, files: FileService, opened: Opened, *, attachment: bool) -> Response:
+def serve(request: Request, files: FileService, opened: Opened, *, attachment: bool,
+          etag: str | None = None) -> Response:
+    """*etag* replaces the content-hash ETag (WebDAV's are revision ids)."""
     size = opened.revision.size
-    etag = etag_of(opened)
+    etag = etag or etag_of(opened)
     name = opened.entry.node.name
     ctype, inline_ok = content_type(name)
     headers = {

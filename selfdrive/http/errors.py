@@ -36,6 +36,7 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.AlreadyExists: 409,
     e.NotAFolder: 409,
     e.NotAFile: 409,
+    e.ParentNotFound: 409,
     e.RevisionConflict: 409,
     e.OffsetMismatch: 409,
     e.UploadBusy: 423,
@@ -45,6 +46,8 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.CursorExpired: 410,
     e.LinkGone: 410,
     e.TooManyAttempts: 429,
+    e.TooManyLocks: 429,
+    e.Locked: 423,
     e.MissingBlocks: 412,
     e.PayloadTooLarge: 413,
     e.QuotaExceeded: 507,
@@ -84,7 +87,9 @@ def error_response(
 
 def from_exception(exc: e.SelfdriveError) -> Response:
     status = status_of(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="selfdrive"'} if status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="selfdrive"'} if status == 401 else {}
+    if "retry_after_s" in exc.details:
+        headers["Retry-After"] = str(exc.details["retry_after_s"])
     return error_response(status, exc.code, exc.message, headers, **exc.details)
 
 

@@ -3,7 +3,9 @@
 Terms: a *principal* is who is asking (user and device).  A *device token*
 is a random bearer secret given once to a device; the server keeps only its
 SHA-256, so a stolen database reveals no usable token.  Passwords are hashed
-with Argon2id (memory-hard), off the event loop.
+with Argon2id (memory-hard), off the event loop.  Wrong passwords are
+counted per username (services/attempts.py): after MAX_FAILURES in
+FAILURE_WINDOW_S, sign-in answers 429 for that name until the window moves.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from selfdrive.core.clock import Clock
 from selfdrive.core.errors import AlreadyExists, BadRequest, NotFound, Unauthenticated
+from selfdrive.services.attempts import Attempts
 from selfdrive.store.meta import users as q
 from selfdrive.store.meta.db import Database
 from selfdrive.store.meta.records import Device, User
@@ -29,6 +32,10 @@ TOKEN_PREFIX = "sdt_"
 LAST_SEEN_EVERY_MS = 5 * 60 * 1000
 MAX_USERNAME = 64
 MAX_DEVICE_NAME = 128
+MAX_PASSWORD = 1024
+#: wrong passwords per username allowed in the window, before sign-in says 429
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 15 * 60
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended cost
 
@@ -68,6 +75,7 @@ class AuthService:
         self.db = db
         self.clock = clock
         self._limiter = anyio.CapacityLimiter(2)
+        self.attempts = Attempts(clock, MAX_FAILURES, FAILURE_WINDOW_S, "this account")
 
     async def hash_password(self, password: str) -> str:
         if len(password) < 8:
@@ -121,12 +129,17 @@ class AuthService:
 
     async def check_password(self, username: str, password: str) -> User:
         """The user if the password is right; Unauthenticated otherwise (same answer
-        for an unknown user, so names cannot be probed)."""
+        for an unknown user, so names cannot be probed); TooManyAttempts after
+        too many wrong ones for the name."""
+        key = username.lower()
+        stamp = self.attempts.begin(key)
         async with self.db.read() as conn:
             user = await q.user_by_name(conn, username)
-        ok = await self._verify(user.password_hash if user else _dummy_hash(), password)
+        ok = len(password) <= MAX_PASSWORD and await self._verify(
+            user.password_hash if user else _dummy_hash(), password)
         if user is None or not ok:
             raise Unauthenticated("wrong username or password")
+        self.attempts.forgive(key, stamp)
         return user
 
     async def create_token(

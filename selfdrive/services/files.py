@@ -31,6 +31,7 @@ from selfdrive.core.errors import (
     NotAFile,
     NotAFolder,
     NotFound,
+    ParentNotFound,
     PayloadTooLarge,
     QuotaExceeded,
     RevisionConflict,
@@ -39,6 +40,7 @@ from selfdrive.core.errors import (
 from selfdrive.services.auth import Principal
 from selfdrive.store.content import BlockRef, ContentStore, Extent
 from selfdrive.store.meta import gc as gcq
+from selfdrive.store.meta import props as propsq
 from selfdrive.store.meta import shares as sharesq
 from selfdrive.store.meta import trash as trashq
 from selfdrive.store.meta import tree
@@ -167,6 +169,18 @@ class FileService:
             raise NotFound(f"{place.path} does not exist", path=place.path)
         return Entry(place.path, nodes[-1]), place
 
+    async def locate(self, who: Principal, path: str) -> tuple[int, tuple[str, ...]]:
+        """Where a caller's path lands, whether or not anything is there: (the
+        owner of the tree, the parts in it), so that a share's recipient and its
+        owner name the same place alike (WebDAV locks are keyed by it)."""
+        parts = paths.split_path(path)
+        async with self.db.read() as conn:
+            try:
+                place = await self.place(conn, who, parts)
+            except (NotFound, NotAFile):  # /Shared with me and what is not a share
+                return who.user_id, tuple(parts)
+        return place.owner.id, tuple(place.parts)
+
     async def virtual_root(self, conn: aiosqlite.Connection, who: Principal) -> Entry:
         """/Shared with me: a folder that is no node (its id is 0)."""
         user = await self._user(conn, who)
@@ -260,15 +274,19 @@ class FileService:
         content_length: int | None = None,
         in_transaction: InTransaction | None = None,
         executable: bool = False,
+        parents: bool = True,
     ) -> Entry:
-        """Store a stream as the newest revision of *path* (missing folders are made);
-        *in_transaction* runs in the commit's transaction (see `commit`)."""
+        """Store a stream as the newest revision of *path* (missing folders are
+        made, unless not *parents*: then ParentNotFound); *in_transaction* runs
+        in the commit's transaction (see `commit`)."""
         parts = paths.split_path(path)
         if not parts:
             raise NotAFile("/ is a folder, not a file")
         async with self.db.read() as conn:
             place = await self.place(conn, who, parts, write=True)
             existing = await self.check_target(conn, place, base_rev)
+            if not parents:
+                await self.parent(conn, who, place.owner, place.parts, 0, make=False)
         user = place.owner  # an upload into a share counts toward its owner's quota
         room = user.quota_bytes - user.used_bytes + (existing.size if existing else 0)
         if content_length is not None:
@@ -302,7 +320,7 @@ class FileService:
             return await self.commit(
                 who, parts, ingested.blocks, ingested.size, ingested.content_hash, base_rev,
                 mtime, upload_id=upload_id, in_transaction=in_transaction,
-                executable=executable,
+                executable=executable, parents=parents,
             )
         except BaseException:
             # The blocks are unpinned now, for the garbage collector (after its
@@ -412,11 +430,54 @@ class FileService:
             folder = new
         return folder
 
+    async def parent(
+        self, conn: aiosqlite.Connection, who: Principal, user: User, parts: Sequence[str],
+        now: int, *, make: bool,
+    ) -> Node:
+        """The folder that holds *parts*: made if missing when *make*, else
+        ParentNotFound (WebDAV's rule: a write never makes folders)."""
+        if make:
+            return await self.ensure_folders(conn, who, user, parts[:-1], now)
+        nodes, matched = await tree.walk(conn, user.root_id, parts[:-1])
+        if matched < len(parts) - 1 or not nodes[-1].is_folder:
+            raise ParentNotFound(f"{_path(parts[:-1])} is not a folder that exists; make it"
+                                 " first", path=_path(parts[:-1]))
+        return nodes[-1]
+
+    async def replace(
+        self, conn: aiosqlite.Connection, who: Principal, there: Place, now: int, *,
+        overwrite: bool, keep: str,
+    ) -> bool:
+        """Clear the way for a move or copy to *there*: AlreadyExists if something
+        is there, unless *overwrite*: then it goes to the trash (True).
+
+        *keep* is the caller's path of what is moved or copied: what holds it
+        cannot be replaced by it."""
+        nodes, matched = await tree.walk(conn, there.owner.root_id, there.parts)
+        if matched < len(there.parts):
+            return False
+        if not overwrite:
+            raise AlreadyExists(f"{there.path} already exists", path=there.path)
+        if there.is_share_root:
+            raise Forbidden("a share's own folder cannot be replaced; leave the share instead")
+        if paths.is_within(keep, there.path):
+            raise BadRequest(f"{there.path} holds what is moved or copied; it cannot be"
+                             " replaced by it")
+        victim = nodes[-1]
+        seen_by = await sharesq.covering(conn, victim.id)
+        await trashq.mark_trashed(conn, victim.id, _path(there.parts), who.user_id, now)
+        await sharesq.journal_all(
+            conn, owner_id=there.owner.id, node_id=victim.id, op="delete", kind=victim.kind,
+            parts=there.parts, now=now, device_id=who.device_id, actor_id=who.user_id,
+            before=seen_by,
+        )
+        return True
+
     async def commit(
         self, who: Principal, parts: list[str], refs: Sequence[BlockRef], size: int,
         digest: bytes, base_rev: int | None, mtime: int | None, *, upload_id: int | None = None,
         expect_node_id: int | None = None, in_transaction: InTransaction | None = None,
-        reason: str | None = None, executable: bool = False,
+        reason: str | None = None, executable: bool = False, parents: bool = True,
     ) -> Entry:
         """Record durable blocks as the newest revision of *parts*, in one transaction.
 
@@ -435,7 +496,7 @@ class FileService:
             if size > old_size:
                 self.check_size(size, user.quota_bytes - user.used_bytes + old_size)
             if existing is None:
-                parent = await self.ensure_folders(conn, who, user, place.parts[:-1], now)
+                parent = await self.parent(conn, who, user, place.parts, now, make=parents)
                 node_id = await tree.insert_node(
                     conn, user.id, parent.id, place.parts[-1], "file", now
                 )
@@ -497,7 +558,8 @@ class FileService:
 
     # -- tree operations -----------------------------------------------------------------
 
-    async def mkdir(self, who: Principal, path: str) -> Entry:
+    async def mkdir(self, who: Principal, path: str, *, parents: bool = True) -> Entry:
+        """Make a folder (and its missing parents, unless not *parents*)."""
         parts = paths.split_path(path)
         if not parts:
             raise AlreadyExists("/ already exists")
@@ -506,15 +568,19 @@ class FileService:
             _, matched = await tree.walk(conn, place.owner.root_id, place.parts)
             if matched == len(place.parts):
                 raise AlreadyExists(f"{place.path} already exists", path=place.path)
-            folder = await self.ensure_folders(
-                conn, who, place.owner, place.parts, self.clock.now_ms()
-            )
+            now = self.clock.now_ms()
+            if not parents:
+                await self.parent(conn, who, place.owner, place.parts, now, make=False)
+            folder = await self.ensure_folders(conn, who, place.owner, place.parts, now)
         return Entry(place.path, folder)
 
     async def move(
-        self, who: Principal, src: str, dst: str, *, base_rev: int | None = None
+        self, who: Principal, src: str, dst: str, *, base_rev: int | None = None,
+        parents: bool = True, overwrite: bool = False,
     ) -> Entry:
-        """Move or rename a file or folder; missing parents of *dst* are made.
+        """Move or rename a file or folder; missing parents of *dst* are made
+        (unless not *parents*); what is at *dst* goes to the trash if
+        *overwrite* (else AlreadyExists).
 
         With *base_rev*, only a file at that revision moves (`check_rev`)."""
         src_parts, dst_parts = paths.split_path(src), paths.split_path(dst)
@@ -535,11 +601,9 @@ class FileService:
                                  " shares; copy instead")
             if paths.is_within(there.path, source.path):
                 raise BadRequest(f"cannot move {source.path} into itself")
-            _, matched = await tree.walk(conn, there.owner.root_id, there.parts)
-            if matched == len(there.parts):
-                raise AlreadyExists(f"{there.path} already exists", path=there.path)
+            parent = await self.parent(conn, who, there.owner, there.parts, now, make=parents)
+            await self.replace(conn, who, there, now, overwrite=overwrite, keep=source.path)
             seen_by = await sharesq.covering(conn, source.node.id)
-            parent = await self.ensure_folders(conn, who, there.owner, there.parts[:-1], now)
             await tree.rename_node(conn, source.node.id, parent.id, there.parts[-1], now)
             await sharesq.journal_all(
                 conn, owner_id=there.owner.id, node_id=source.node.id, op="move",
@@ -551,8 +615,14 @@ class FileService:
         assert node is not None
         return Entry(there.path, node)
 
-    async def copy(self, who: Principal, src: str, dst: str) -> Entry:
-        """Copy a file or a folder tree; copies share blocks, no content is copied."""
+    async def copy(
+        self, who: Principal, src: str, dst: str, *, parents: bool = True,
+        overwrite: bool = False, depth0: bool = False,
+    ) -> Entry:
+        """Copy a file or a folder tree; copies share blocks, no content is copied.
+
+        *parents* and *overwrite* as for `move`; *depth0* copies a folder
+        without what it holds (WebDAV's COPY with Depth: 0)."""
         dst_parts = paths.split_path(dst)
         if not dst_parts:
             raise AlreadyExists("/ already exists")
@@ -563,17 +633,17 @@ class FileService:
             if paths.is_within(there.path, source.path):
                 raise BadRequest(f"cannot copy {source.path} into itself")
             user = there.owner  # the copy is theirs, and counts toward their quota
-            _, matched = await tree.walk(conn, user.root_id, there.parts)
-            if matched == len(there.parts):
-                raise AlreadyExists(f"{there.path} already exists", path=there.path)
+            parent = await self.parent(conn, who, user, there.parts, now, make=parents)
+            await self.replace(conn, who, there, now, overwrite=overwrite, keep=source.path)
             items = await tree.subtree(conn, source.node.id)
+            if depth0:
+                items = items[:1]
             added = sum(n.size for n, _ in items if not n.is_folder)
             if added > user.quota_bytes - user.used_bytes:
                 raise QuotaExceeded(
                     f"the copy needs {added} bytes but only "
                     f"{max(user.quota_bytes - user.used_bytes, 0)} are left in the quota"
                 )
-            parent = await self.ensure_folders(conn, who, user, there.parts[:-1], now)
             new_ids: dict[str, int] = {}
             for node, rel in items:
                 target = [*there.parts, *paths.split_path(rel or "/")]
@@ -595,6 +665,7 @@ class FileService:
                     parts=target, rev=rev, now=now, device_id=who.device_id,
                     actor_id=who.user_id, notify=rel == "", reason="added",
                 )
+            await propsq.copy(conn, [(node.id, new_ids[rel]) for node, rel in items])
             await uq.add_usage(conn, user.id, added)
             copied = await tree.node_by_id(conn, new_ids[""])
         assert copied is not None

@@ -13,7 +13,7 @@ A password-protected link needs the password on every request, either in
 ``X-Link-Password`` or as a *grant*: the proof that the password was given
 once (the page's form), an HMAC over the link and an expiry, kept in a
 cookie.  Wrong passwords are counted per link in this process's memory
-(`Attempts`); after `MAX_FAILURES` in `FAILURE_WINDOW_S` every password is
+(services/attempts.py); after `MAX_FAILURES` in `FAILURE_WINDOW_S` every password is
 refused with 429 until the oldest of them leaves the window.
 
 The rules a visitor meets are in docs/links.md.
@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import re
 import secrets
 import unicodedata
@@ -44,9 +43,9 @@ from selfdrive.core.errors import (
     LinkGone,
     NotFound,
     RevisionConflict,
-    TooManyAttempts,
     Unauthenticated,
 )
+from selfdrive.services.attempts import Attempts
 from selfdrive.services.auth import AuthService, Principal
 from selfdrive.services.files import Entry, FileService, Opened
 from selfdrive.store.meta import links as q
@@ -121,48 +120,6 @@ class ZipItem:
     opened: Opened | None
 
 
-class Attempts:
-    """Wrong passwords per link in a sliding window, in this process's memory.
-
-    An attempt is counted before the password is checked (so parallel
-    guesses cannot slip past the limit) and forgiven when it was right.
-    """
-
-    def __init__(self, clock: Clock, limit: int = MAX_FAILURES,
-                 window_s: float = FAILURE_WINDOW_S) -> None:
-        self.clock = clock
-        self.limit = limit
-        self.window_s = window_s
-        self._failures: dict[int, list[float]] = {}
-
-    def begin(self, key: int) -> float:
-        now = self.clock.monotonic()
-        if len(self._failures) > 10_000:
-            self._sweep(now)
-        recent = [t for t in self._failures.get(key, ()) if t > now - self.window_s]
-        if len(recent) >= self.limit:
-            self._failures[key] = recent
-            wait = max(1, math.ceil(recent[0] + self.window_s - now))
-            raise TooManyAttempts(
-                f"too many wrong passwords for this link; try again in {wait} s",
-                retry_after_s=wait,
-            )
-        recent.append(now)
-        self._failures[key] = recent
-        return now
-
-    def forgive(self, key: int, stamp: float) -> None:
-        recent = self._failures.get(key, [])
-        if stamp in recent:
-            recent.remove(stamp)
-        if not recent:
-            self._failures.pop(key, None)
-
-    def _sweep(self, now: float) -> None:
-        for key in [k for k, v in self._failures.items() if v[-1] <= now - self.window_s]:
-            del self._failures[key]
-
-
 class LinkService:
     def __init__(self, db: Database, files: FileService, auth: AuthService, clock: Clock,
                  grant_key: bytes) -> None:
@@ -170,7 +127,7 @@ class LinkService:
         self.files = files
         self.auth = auth
         self.clock = clock
-        self.attempts = Attempts(clock)
+        self.attempts = Attempts(clock, MAX_FAILURES, FAILURE_WINDOW_S, "this link")
         self._grant_key = grant_key
 
     # -- the creator's side (the API) --------------------------------------------------

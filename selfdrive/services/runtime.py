@@ -19,10 +19,13 @@ from selfdrive.services.blocks import BlockService
 from selfdrive.services.changes import ChangeFeed, FeedSettings
 from selfdrive.services.files import FileService, Limits
 from selfdrive.services.fsck import FsckService
+from selfdrive.services.junk import JunkService, JunkSettings
 from selfdrive.services.links import LinkService
 from selfdrive.services.listing import TreeLister
+from selfdrive.services.locks import LockManager
 from selfdrive.services.maintenance import Maintenance, Settings
 from selfdrive.services.notifications import NotificationService
+from selfdrive.services.props import PropService
 from selfdrive.services.shares import ShareService
 from selfdrive.services.trash import TrashService
 from selfdrive.services.uploads import UploadLimits, UploadService
@@ -54,6 +57,9 @@ class Runtime:
     shares: ShareService
     notifications: NotificationService
     links: LinkService
+    props: PropService
+    locks: LockManager
+    junk: JunkService
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -130,6 +136,10 @@ async def open_runtime(
         trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging, changes),
         fsck=FsckService(db, content), uploads=uploads, changes=changes,
         shares=ShareService(db, files, clock), notifications=NotificationService(db, clock),
+        props=PropService(db, files), locks=LockManager(clock),
+        junk=JunkService(db, files, clock, derived_key(keyring, "webdav side files"),
+                         JunkSettings(patterns=config.webdav.junk,
+                                      max_file_bytes=config.webdav.max_junk_file_bytes)),
     )
 
 

@@ -116,6 +116,18 @@ def test_dot_segments_are_refused(raw: str) -> None:
         normalize_path(raw)
 
 
+@pytest.mark.parametrize("raw", ["/..\\x", "/a/..\\..\\etc", "/x\\..", "/.\\a", "/a\\.\\b"])
+def test_dot_segments_between_backslashes_are_refused(raw: str) -> None:
+    """Windows reads a backslash as a separator, so such a name climbs there."""
+    with pytest.raises(InvalidPath):
+        normalize_path(raw)
+
+
+@pytest.mark.parametrize("raw", ["/back\\slash", "/a\\", "/\\a", "/...\\x", "/..x"])
+def test_other_backslashes_and_dots_are_names(raw: str) -> None:
+    assert normalize_path(raw) == raw
+
+
 @pytest.mark.parametrize("raw", ["/a//b", "//a", "/a//", "///", "/a///b", "//a/"])
 def test_empty_segments_are_refused(raw: str) -> None:
     with pytest.raises(InvalidPath):

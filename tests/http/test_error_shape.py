@@ -16,7 +16,8 @@ PINNED = {
     "offset_mismatch": 409, "upload_busy": 423, "checksum_mismatch": 460,
     "unsupported_media_type": 415, "too_many_uploads": 429, "missing_blocks": 412,
     "payload_too_large": 413, "quota_exceeded": 507, "cursor_expired": 410,
-    "link_gone": 410, "rate_limited": 429,
+    "link_gone": 410, "rate_limited": 429, "parent_not_found": 409, "too_many_locks": 429,
+    "locked": 423,
     "storage_error": 503, "corrupt_block": 500,
 }
 

@@ -19,7 +19,7 @@ from selfdrive.core.clock import FakeClock
 from selfdrive.core.conflicts import numbered_name
 from selfdrive.core.errors import TooManyAttempts
 from selfdrive.http.zipstream import safe_name
-from selfdrive.services.links import Attempts
+from selfdrive.services.attempts import Attempts
 from tests.conftest import Server
 
 PASSWORD = "correct horse battery"
@@ -512,7 +512,7 @@ def test_no_link_route_reaches_outside_its_node(
 
 def test_the_rate_limit_window_slides() -> None:
     clock = FakeClock()
-    attempts = Attempts(clock, limit=5, window_s=900)
+    attempts = Attempts(clock, limit=5, window_s=900, what="this link")
     for _ in range(5):
         attempts.begin(1)
         clock.advance(10)
