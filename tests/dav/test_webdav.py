@@ -198,6 +198,10 @@ def test_editors_write_as_themselves(alice: Account, bob: Account) -> None:
     assert bob.dav.put("/Shared%20with%20me/team/plan.txt", content=b"bob").status_code == 201
     revs = alice.api.get("/files/list_revisions", params={"path": "/team/plan.txt"}).json()
     assert revs["revisions"][0]["author"] == bob.name
+    assert bob.dav.delete("/Shared%20with%20me/team/plan.txt").status_code == 204
+    notes = alice.api.get("/notifications").json()["notifications"]
+    assert {(n["by"], n["path"]) for n in notes} == {(bob.name, "/team/plan.txt")}
+    assert {n["kind"] for n in notes} >= {"deleted"}
 
 
 def test_locks_hold_across_requests(alice: Account) -> None:
