@@ -54,6 +54,7 @@ def raise_open_file_limit() -> int:
 #: read costs the event loop the same Python work, whatever its size, so big
 #: reads let a single upload stream go about 30% faster (docs/benchmarks.md)
 READ_BYTES = 1024 * 1024
+BACKLOG = 4096
 
 
 def hypercorn_config(config: Config) -> HypercornConfig:
@@ -69,11 +70,17 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     hc.accesslog = None
     hc.errorlog = "-"
     hc.include_server_header = False
+    # Clients reconnect all at once after a restart or a network change (each
+    # long poll is a connection): a deep accept queue keeps them from being
+    # dropped (Hypercorn's default is 100; the kernel caps it at somaxconn).
+    hc.backlog = BACKLOG
     return hc
 
 
 async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, then let running requests finish."""
+    """Serve until SIGINT or SIGTERM, then end long polls with a backoff, let
+    running requests finish (up to [server] shutdown_timeout_s), and close the
+    runtime (the app's lifespan), which checkpoints the database's WAL."""
     tune_allocator()
     raise_open_file_limit()
     # Hypercorn has no setting for its read size, only this module constant.
@@ -86,4 +93,12 @@ async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None
     hc = hypercorn_config(runtime.config)
     if ready is not None:
         ready.set()
-    await hypercorn_serve(app, hc, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    async def shutdown() -> None:
+        # Hypercorn stops accepting once this returns, then waits up to
+        # shutdown_timeout_s for running requests: uploads finish (or a
+        # resumable one keeps what it has), and long polls are told now.
+        await stop.wait()
+        runtime.changes.stop()
+
+    await hypercorn_serve(app, hc, shutdown_trigger=shutdown)  # type: ignore[arg-type]

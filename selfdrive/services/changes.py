@@ -44,6 +44,9 @@ class FeedSettings:
     max_waiters: int = 20_000
     #: how long to tell a client to back off when the server is full (seconds)
     overload_backoff_s: int = 30
+    #: how long to tell a client to back off when the server is stopping (a
+    #: restart or an upgrade takes a few seconds)
+    stopping_backoff_s: int = 5
     #: journal rows older than this are pruned by maintenance (ms)
     retention_ms: int = 30 * 24 * 3600 * 1000
 
@@ -78,6 +81,8 @@ class ChangeFeed:
         self._ringing: set[asyncio.Future[None]] = set()
         self._calm = asyncio.Event()
         self._calm.set()
+        #: set once the server is stopping: every wait answers at once
+        self._stopping = False
 
     async def start(self) -> None:
         """Read where the journal stands, then follow every commit."""
@@ -121,6 +126,8 @@ class ChangeFeed:
             raise BadRequest(f"timeout must be between 1 and {self.settings.max_wait_s:.0f} s")
         if cursor < self._floor or await self._newest_for(who.user_id) > cursor:
             return Rung(True)
+        if self._stopping:
+            return Rung(False, self.settings.stopping_backoff_s)
         if self._count >= self.settings.max_waiters:
             return Rung(False, self.settings.overload_backoff_s)
         loop = asyncio.get_running_loop()
@@ -135,13 +142,25 @@ class ChangeFeed:
             # updated _latest before it could ring us.
             if self._latest.get(who.user_id, 0) > cursor:
                 return Rung(True)
-            return Rung(await bell)
+            rang = await bell
+            if not rang and self._stopping:
+                return Rung(False, self.settings.stopping_backoff_s)
+            return Rung(rang)
         finally:
             timer.cancel()
             self._count -= 1
             waiters.discard(bell)
             if not waiters and self._waiters.get(who.user_id) is waiters:
                 del self._waiters[who.user_id]
+
+    def stop(self) -> None:
+        """The server is stopping: answer every waiter now, and every wait from
+        now on at once, with nothing new and a short backoff, so that long
+        polls do not hold the shutdown and clients come back after it."""
+        self._stopping = True
+        for bells in list(self._waiters.values()):
+            for bell in list(bells):
+                _answer(bell, False)
 
     def ring(self, user_id: int) -> None:
         """Wake every waiter of *user_id* (a change, or a notification).

@@ -125,10 +125,15 @@ class Database:
             self._readers.put_nowait(reader)
 
     async def close(self) -> None:
+        """Close every connection; the WAL is checkpointed into the database
+        first, so a stopped server leaves one self-contained file."""
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
         if self._writer is not None:
+            async with self._write_lock:
+                with contextlib.suppress(sqlite3.Error):
+                    await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await self._writer.close()
             self._writer = None
 
