@@ -1,9 +1,9 @@
-"""The `selfdrive` command: serve, user add, user list, gc, fsck, login, logout,
-app-password, sync.
+"""The `selfdrive` command: serve, user add, user list, gc, fsck, config check,
+config show, doctor, admin backup-db, login, logout, app-password, sync.
 
 Each subcommand is a small function; they share the config loading and the
-runtime opening, and print errors in one sentence (exit code 2 for usage,
-1 for a failure).
+runtime opening, and print errors in one sentence (exit code 2 for usage and
+for a bad config, 1 for a failure).
 """
 
 from __future__ import annotations
@@ -11,13 +11,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import getpass
+import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from selfdrive import __version__
-from selfdrive.config import Config, ConfigError, Secrets, load, parse_size
+from selfdrive import __version__, doctor, logs
+from selfdrive.config import (
+    Config,
+    ConfigError,
+    Secrets,
+    changed_settings,
+    check_data_dir,
+    load,
+    parse_size,
+    to_toml,
+)
+from selfdrive.core.clock import SystemClock
 from selfdrive.core.errors import SelfdriveError
 from selfdrive.services.runtime import Runtime, ensure_admin, open_runtime
 from selfdrive.store.keys import KeyringError
@@ -62,6 +75,23 @@ def parser() -> argparse.ArgumentParser:
                            " (nothing is deleted)")
     _common(fsck)
 
+    configs = sub.add_parser("config", help="check or show the config without starting")
+    config = configs.add_subparsers(dest="config_cmd", required=True)
+    check = config.add_parser("check", help="validate the config file and environment; print"
+                                            " the settings that differ from the defaults")
+    _common(check)
+    show = config.add_parser("show", help="print the config in force as TOML (secrets masked)")
+    _common(show)
+    doc = sub.add_parser("doctor", help="check this machine and the data dir; say what to fix")
+    _common(doc)
+    admins = sub.add_parser("admin", help="administration of the data dir")
+    admin = admins.add_subparsers(dest="admin_cmd", required=True)
+    backup = admin.add_parser(
+        "backup-db", help="copy the metadata database consistently to FILE (works while the"
+                          " server runs)")
+    backup.add_argument("file", type=Path, help="where to write the copy")
+    _common(backup)
+
     login = sub.add_parser("login", help="log this device in to a server (stores a token)")
     login.add_argument("--server", required=True,
                        help="the server's URL, e.g. https://drive.example.com")
@@ -102,6 +132,7 @@ def _load(args: argparse.Namespace, **overrides: object) -> tuple[Config, Secret
 @contextlib.asynccontextmanager
 async def _runtime(config: Config, secrets_: Secrets) -> AsyncIterator[Runtime]:
     """The services of a data dir, for a one-off command (works beside a running server)."""
+    _check_data_dir(config, secrets_)
     runtime = await open_runtime(config, secrets_)
     try:
         yield runtime
@@ -110,18 +141,105 @@ async def _runtime(config: Config, secrets_: Secrets) -> AsyncIterator[Runtime]:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from selfdrive.http.server import serve
+    from selfdrive.http.server import hypercorn_config, serve
 
     config, secrets_ = _load(args, host=args.host, port=args.port)
+    logs.setup(config.log)  # [log]: level, text or JSON lines, to standard error
+    try:
+        # Hypercorn binds only after the app has started, and then fails with
+        # a traceback; a trial bind first says what is wrong in one line.
+        bound = hypercorn_config(config).create_sockets()
+        for sock in (*bound.secure_sockets, *bound.insecure_sockets, *bound.quic_sockets):
+            sock.close()
+    except OSError as exc:
+        raise _bind_error(config, exc) from None
+    _check_data_dir(config, secrets_)
     runtime = await open_runtime(config, secrets_)
     password = await ensure_admin(runtime, secrets_)
     if password is not None:
         print(f"Created user 'admin' with password: {password}\n"
               "(shown once; set SELFDRIVE_ADMIN_PASSWORD to choose it)", flush=True)
-    print(f"selfdrive {__version__} serving http://{config.server.host}:{config.server.port}"
+    scheme = "https" if config.server.tls_cert_file else "http"
+    print(f"selfdrive {__version__} serving {scheme}://{config.server.host}:{config.server.port}"
           f" with data in {config.data_path}", flush=True)
     await serve(runtime)
     return 0
+
+
+async def _admin(args: argparse.Namespace) -> int:
+    """`admin backup-db FILE`: SQLite's online backup of meta.db, consistent
+    whatever the running server writes meanwhile.  The blocks are not in it:
+    back up the data dir's blocks/ and keys/ too (docs/install.md)."""
+    from selfdrive.store.meta.db import backup_file
+
+    config, _ = _load(args)
+    source = config.data_path / "meta.db"
+    if not source.is_file():
+        raise SelfdriveError(f"there is no database at {source}")
+    target = args.file.expanduser()
+    if target.resolve() == source.resolve():
+        raise SelfdriveError("the copy cannot replace the database itself")
+    try:
+        backup_file(source, target)
+    except (OSError, sqlite3.Error) as exc:
+        raise SelfdriveError(f"cannot copy {source} to {target}: {exc}") from None
+    print(f"copied {source} to {target} ({target.stat().st_size} bytes)")
+    return 0
+
+
+def _check_data_dir(config: Config, secrets_: Secrets) -> None:
+    """Stop with one line, before the store is opened, if its data dir or keys would fail."""
+    check_data_dir(config.data_path, create=True)
+    keys = doctor.check_keys_present(config.data_path,
+                                     passphrase_set=secrets_.key_passphrase is not None)
+    if keys.status is doctor.Status.FAIL:
+        raise KeyringError(keys.message)
+
+
+def _bind_error(config: Config, exc: OSError) -> ConfigError:
+    """Why the server cannot listen, in one line naming the setting."""
+    where = f"server.port {config.server.port} on {config.server.host}"
+    if isinstance(exc, socket.gaierror):
+        return ConfigError(f"server.host {config.server.host}: cannot resolve it ({exc.strerror})")
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(f"{where} is in use")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(f"server.host {config.server.host} is not an address of this machine")
+    if exc.errno == errno.EACCES:
+        return ConfigError(f"{where}: permission denied (ports below 1024 need root"
+                           " or CAP_NET_BIND_SERVICE)")
+    return ConfigError(f"{where}: cannot listen: {exc.strerror or exc}")
+
+
+async def _config(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    if args.config_cmd == "show":
+        print(to_toml(config), end="")
+        return 0
+    from selfdrive.http.server import hypercorn_config
+
+    hypercorn_config(config)  # the server's own checks (TLS files), without listening
+    check_data_dir(config.data_path, create=False)
+    print("config OK")
+    for line in changed_settings(config):
+        print(f"  {line}")
+    for name, secret in (("admin password", secrets_.admin_password),
+                         ("key passphrase", secrets_.key_passphrase)):
+        if secret is not None:
+            print(f"  {name}: set")
+    return 0
+
+
+async def _doctor(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    results = doctor.run(config, now_ms=SystemClock().now_ms(),
+                         passphrase_set=secrets_.key_passphrase is not None)
+    for result in results:
+        print(result.line())
+    failed = sum(r.status is doctor.Status.FAIL for r in results)
+    warned = sum(r.status is doctor.Status.WARN for r in results)
+    print(f"selfdrive doctor: {len(results)} checks, {failed} failed, {warned} warnings")
+    return 1 if failed else 0
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -246,7 +364,8 @@ def _human(n: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     commands = {"serve": _serve, "gc": _gc, "fsck": _fsck, "login": _login, "logout": _logout,
-                "app-password": _app_password}
+                "app-password": _app_password, "config": _config, "doctor": _doctor,
+                "admin": _admin}
     if args.command == "user":
         run = _user_add if args.user_cmd == "add" else _user_list
     elif args.command == "sync":
@@ -261,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         run = commands[args.command]
     try:
         return asyncio.run(run(args))
-    except (ConfigError, KeyringError, SelfdriveError, ClientError) as exc:
+    except ConfigError as exc:
+        print(f"selfdrive: {exc}", file=sys.stderr)
+        return 2
+    except (KeyringError, SelfdriveError, ClientError) as exc:
         print(f"selfdrive: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

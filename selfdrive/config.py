@@ -2,19 +2,30 @@
 
 Precedence, lowest first: built-in defaults, the TOML file (``--config`` or
 SELFDRIVE_CONFIG), environment variables, command-line flags.  Every key
-carries its unit in its name (``_s``, ``_bytes``); sizes in the file may also
-be written as strings such as ``"10GB"`` or ``"512MiB"``.  config.example.toml
-documents every key (a test keeps the two in step).
+carries its unit in its name (``_s``, ``_bytes``); sizes may also be written
+as strings such as ``"10GB"`` or ``"512MiB"``.  config.example.toml documents
+every key (a test keeps the two in step).
+
+A *setting* is one key of the `Config` struct, named by its path
+(``server.port``); its environment variable is ``SELFDRIVE_`` + the path
+joined by ``_`` in upper case (``SELFDRIVE_SERVER_PORT``, ``SELFDRIVE_DATA_DIR``),
+derived from the struct, never listed by hand.  Secrets come from
+SELFDRIVE_ADMIN_PASSWORD and SELFDRIVE_KEY_PASSPHRASE, or from the files their
+``_FILE`` variants name.  Every mistake is a `ConfigError` whose message is
+one line naming the setting (docs/configuration.md).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 import msgspec
 
@@ -38,6 +49,15 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_header_bytes: int = 64 * 1024
     #: seconds to let running requests finish on shutdown
     shutdown_timeout_s: float = 10.0
+    #: serve HTTPS (and HTTP/2) with this certificate chain and key (PEM files);
+    #: both empty: plain HTTP, for a reverse proxy in front
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    #: send Strict-Transport-Security (only on HTTPS, ours or a trusted proxy's)
+    hsts: bool = False
+    #: addresses or networks of reverse proxies whose X-Forwarded-For, -Proto
+    #: and -Host are believed; from anyone else those headers are ignored
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
 
 
 class StorageConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,6 +70,9 @@ class StorageConfig(msgspec.Struct, forbid_unknown_fields=True):
     cpu_threads: int = 0
     #: threads for block file I/O (several fsyncs in flight let the disk batch them)
     io_threads: int = 8
+    #: free space kept on the data dir's disk: new content is refused (507)
+    #: before the disk is full, so the database always has room and reads go on
+    reserve_bytes: int = 1 * GIB
 
 
 class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -103,6 +126,25 @@ class WebDAVConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_junk_file_bytes: int = 1024 * 1024
 
 
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: serve Prometheus metrics (docs/monitoring.md)
+    enabled: bool = True
+    #: 0: at /metrics on the main port, for admins only (Bearer token); N: on a
+    #: listener of its own, metrics_host:N, plain HTTP and without auth
+    port: int = 0
+    #: the address of that listener (keep it private: it has no auth)
+    metrics_host: str = "127.0.0.1"
+
+
+class LogConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: "debug", "info", "warning" or "error"
+    level: str = "info"
+    #: "text" (one line per record) or "json" (one JSON object per line)
+    format: str = "text"
+    #: one line per request (method, route, status, bytes, duration, user id)
+    access: bool = True
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     #: where the database, blocks and keys live
     data_dir: str = ""
@@ -112,6 +154,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     maintenance: MaintenanceConfig = msgspec.field(default_factory=MaintenanceConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     webdav: WebDAVConfig = msgspec.field(default_factory=WebDAVConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property
     def data_path(self) -> Path:
@@ -126,7 +170,66 @@ class Secrets(msgspec.Struct):
 
 
 class ConfigError(Exception):
-    pass
+    """A setting the server cannot run with; the message is one line that names it."""
+
+
+#: SELFDRIVE_ variables that are not settings (secrets, the config file's
+#: path, switches of the tests and benchmarks): never refused as unknown
+OTHER_VARIABLES = frozenset({
+    "SELFDRIVE_CONFIG",
+    "SELFDRIVE_ADMIN_PASSWORD", "SELFDRIVE_ADMIN_PASSWORD_FILE",
+    "SELFDRIVE_KEY_PASSPHRASE", "SELFDRIVE_KEY_PASSPHRASE_FILE",
+    "SELFDRIVE_REQUIRE_EXTERNAL", "SELFDRIVE_CONVERGENCE_SEEDS",
+    "SELFDRIVE_CRASH_SEED", "SELFDRIVE_CRASH_KILLS", "SELFDRIVE_DOCKER_ENV",
+})
+
+#: the short names from before the SELFDRIVE_<SECTION>_<KEY> rule, still honoured;
+#: the long name wins when both are set (an image may set a short one as its default)
+ALIASES = {
+    "SELFDRIVE_DATA": "data_dir", "SELFDRIVE_HOST": "server.host", "SELFDRIVE_PORT": "server.port",
+}
+
+#: a setting whose key contains one of these is a secret: never printed
+_SECRET_WORDS = ("password", "passphrase", "secret", "token")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of the config, e.g. path ``("server", "port")`` of type ``int``."""
+
+    path: tuple[str, ...]
+    type: Any
+
+    @property
+    def name(self) -> str:
+        """``server.port``: how messages and `selfdrive config check` name it."""
+        return ".".join(self.path)
+
+    @property
+    def variable(self) -> str:
+        """``SELFDRIVE_SERVER_PORT``: the environment variable that sets it."""
+        return "SELFDRIVE_" + "_".join(self.path).upper()
+
+    @property
+    def secret(self) -> bool:
+        return any(word in self.path[-1] for word in _SECRET_WORDS)
+
+
+def settings(struct: type[msgspec.Struct] = Config, section: tuple[str, ...] = ()) -> list[Setting]:
+    """Every key of *struct*, sections flattened, top-level keys first."""
+    keys: list[Setting] = []
+    tables: list[Setting] = []
+    for field in msgspec.structs.fields(struct):
+        path = (*section, field.name)
+        if _is_table(field.type):
+            tables += settings(field.type, path)
+        else:
+            keys.append(Setting(path, field.type))
+    return keys + tables
+
+
+def _is_table(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, msgspec.Struct)
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?i?B?)?\s*$", re.IGNORECASE)
@@ -150,18 +253,6 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "selfdrive"
 
 
-def _sizes_to_ints(table: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            out[key] = _sizes_to_ints(value)
-        elif key.endswith("_bytes") and isinstance(value, str):
-            out[key] = parse_size(value)
-        else:
-            out[key] = value
-    return out
-
-
 def load(
     config_file: Path | None = None,
     *,
@@ -170,32 +261,185 @@ def load(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> tuple[Config, Secrets]:
+    """The config and secrets in force; ConfigError names the first bad setting."""
     env = os.environ if env is None else env
     raw: dict[str, Any] = {}
-    path = config_file or (Path(env["SELFDRIVE_CONFIG"]) if env.get("SELFDRIVE_CONFIG") else None)
+    path, origin = config_file, "--config"
+    if path is None and env.get("SELFDRIVE_CONFIG"):
+        path, origin = Path(env["SELFDRIVE_CONFIG"]), "SELFDRIVE_CONFIG"
     if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text("utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        raw = _check_table(_read_toml(path, origin), Config, (), f"in {path}")
+    for name, (_, value) in environment_settings(env).items():
+        _put(raw, name, value)
+    flags = {"data_dir": None if data_dir is None else str(data_dir),
+             "server.host": host, "server.port": port}
+    for name, flag in flags.items():
+        if flag is not None:
+            _put(raw, name, flag)
     try:
-        config = msgspec.convert(_sizes_to_ints(raw), Config)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"config {path}: {exc}") from exc
-    if env.get("SELFDRIVE_DATA"):
-        config.data_dir = env["SELFDRIVE_DATA"]
-    if env.get("SELFDRIVE_HOST"):
-        config.server.host = env["SELFDRIVE_HOST"]
-    if env.get("SELFDRIVE_PORT"):
-        config.server.port = int(env["SELFDRIVE_PORT"])
-    if data_dir is not None:
-        config.data_dir = str(data_dir)
-    if host is not None:
-        config.server.host = host
-    if port is not None:
-        config.server.port = port
+        config = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:  # every value was checked above: not expected
+        raise ConfigError(f"config: {exc}") from None
     if not config.data_dir:
         config.data_dir = str(default_data_dir(env))
+    _check_values(config)
+    secrets = Secrets(
+        admin_password=_secret(env, "SELFDRIVE_ADMIN_PASSWORD"),
+        key_passphrase=_secret(env, "SELFDRIVE_KEY_PASSPHRASE"),
+    )
+    return config, secrets
+
+
+def environment_settings(env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
+    """The settings SELFDRIVE_ variables give: ``{"server.port": ("SELFDRIVE_SERVER_PORT", 9000)}``.
+
+    The rule: ``SELFDRIVE_`` + the key's section and name joined by ``_``, in
+    upper case; an empty variable counts as unset, and a long name wins over
+    its short alias (`ALIASES`).  A variable that starts like a section
+    (``SELFDRIVE_SERVER_...``) but names no key of it is refused, so that a
+    typo cannot silently leave a default in force.
+    """
+    by_variable = {s.variable: s for s in settings()}
+    by_name = {s.name: s for s in by_variable.values()}
+    found: dict[str, tuple[str, Any]] = {}
+    for variable in sorted(env):
+        text = env[variable]
+        if not variable.startswith("SELFDRIVE_") or not text:
+            continue
+        setting = by_name.get(ALIASES.get(variable, "")) or by_variable.get(variable)
+        if setting is None:
+            if variable not in OTHER_VARIABLES:
+                _refuse_if_in_a_section(variable, list(by_variable))
+            continue
+        value = value_from_text(text, setting, variable)
+        if setting.name not in found or found[setting.name][0] in ALIASES:
+            found[setting.name] = (variable, value)
+    return found
+
+
+def _refuse_if_in_a_section(variable: str, known: list[str]) -> None:
+    for section in {s.path[:-1] for s in settings() if len(s.path) > 1}:
+        prefix = "SELFDRIVE_" + "_".join(section).upper() + "_"
+        if variable.startswith(prefix):
+            keys = [v.removeprefix(prefix) for v in known if v.startswith(prefix)]
+            close = difflib.get_close_matches(variable.removeprefix(prefix), keys, n=1)
+            hint = f", did you mean {prefix}{close[0]}?" if close else ""
+            key = variable.removeprefix(prefix).lower()
+            raise ConfigError(f"unknown variable {variable}: [{'.'.join(section)}]"
+                              f' has no key "{key}"{hint}')
+
+
+def value_from_text(text: str, setting: Setting, variable: str) -> Any:
+    """An environment variable's text as the setting's type (numbers, true/false/1/0,
+    sizes, lists as JSON or comma-separated)."""
+    origin = f"from {variable}"
+    value: Any = text
+    if setting.path[-1].endswith("_bytes"):
+        value = _size(text, setting.name, origin)
+    elif get_origin(setting.type) in (list, tuple, set, frozenset):
+        if text.lstrip().startswith("["):
+            try:
+                value = msgspec.json.decode(text)
+            except msgspec.DecodeError as exc:
+                raise ConfigError(f"{setting.name}: not a JSON list: {exc} ({origin})") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    return _convert(value, setting.type, setting.name, origin, strict=False)
+
+
+def _read_toml(path: Path, origin: str) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} (given by {origin}):"
+                          f" {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _check_table(table: Mapping[str, Any], struct: type[msgspec.Struct],
+                 section: tuple[str, ...], origin: str) -> dict[str, Any]:
+    """The file's *table* for *struct*, sizes made ints; refuses unknown keys and
+    values of the wrong type with a message naming the key."""
+    fields = {f.name: f.type for f in msgspec.structs.fields(struct)}
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = ".".join((*section, key))
+        if key not in fields:
+            raise _unknown_key(key, section, list(fields), origin)
+        type_ = fields[key]
+        if _is_table(type_):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name}: expected a table [{name}],"
+                                  f" got {_show(value)} ({origin})")
+            out[key] = _check_table(value, type_, (*section, key), origin)
+        elif key.endswith("_bytes") and isinstance(value, str):
+            out[key] = _size(value, name, origin)
+        else:
+            out[key] = _convert(value, type_, name, origin)
+    return out
+
+
+def _unknown_key(key: str, section: tuple[str, ...], known: list[str], origin: str) -> ConfigError:
+    place = f"in [{'.'.join(section)}]" if section else "at the top level"
+    close = difflib.get_close_matches(key, known, n=1)
+    homes = [s.path[:-1] for s in settings() if s.path[-1] == key and s.path[:-1] != section]
+    if close:
+        hint = f', did you mean "{close[0]}"?'
+    elif homes:
+        hint = (f", it belongs under [{'.'.join(homes[0])}]" if homes[0]
+                else ", it belongs at the top, before any [section]")
+    else:
+        hint = ""
+    return ConfigError(f'unknown key "{key}" {place}{hint} ({origin})')
+
+
+def _size(text: str, name: str, origin: str) -> int:
+    try:
+        return parse_size(text)
+    except ConfigError:
+        raise ConfigError(f'{name}: expected a size such as "10GB" or "512MiB",'
+                          f" got {_show(text)} ({origin})") from None
+
+
+def _convert(value: Any, type_: Any, name: str, origin: str, *, strict: bool = True) -> Any:
+    try:
+        return msgspec.convert(value, type_, strict=strict)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{name}: {_expected(str(exc))}, got {_show(value)} ({origin})") from None
+
+
+def _expected(message: str) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$[1]`" as "expected int at [1]"."""
+    m = re.fullmatch(r"Expected `([^`]*)`, got `[^`]*`(?: - at `\$(.*)`)?", message)
+    if m is None:
+        return message[:1].lower() + message[1:]
+    return f"expected {m[1]}" + (f" at {m[2]}" if m[2] else "")
+
+
+def _show(value: Any) -> str:
+    try:
+        text = msgspec.json.encode(value).decode()
+    except (TypeError, msgspec.EncodeError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _put(raw: dict[str, Any], name: str, value: Any) -> None:
+    *section, key = name.split(".")
+    for part in section:
+        raw = raw.setdefault(part, {})
+    raw[key] = value
+
+
+def _check_values(config: Config) -> None:
+    """Rules the types alone cannot state."""
+    if not 0 < config.server.port < 65536:
+        raise ConfigError(f"server.port: expected 1 to 65535, got {config.server.port}")
     if config.maintenance.gc_grace_s < MIN_GC_GRACE_S:
         raise ConfigError(
             f"maintenance.gc_grace_s must be at least {MIN_GC_GRACE_S} s: an upload pins its"
@@ -204,8 +448,101 @@ def load(
         )
     if config.storage.cipher not in ("auto", "aes-256-gcm", "chacha20-poly1305"):
         raise ConfigError(f"storage.cipher: unknown cipher {config.storage.cipher!r}")
-    secrets = Secrets(
-        admin_password=env.get("SELFDRIVE_ADMIN_PASSWORD") or None,
-        key_passphrase=env.get("SELFDRIVE_KEY_PASSPHRASE") or None,
-    )
-    return config, secrets
+
+
+def _secret(env: Mapping[str, str], variable: str) -> str | None:
+    """*variable*'s value, or the content of the file *variable*_FILE names
+    (Docker secrets) without its one trailing newline."""
+    value = env.get(variable) or None
+    file_variable = variable + "_FILE"
+    path = env.get(file_variable)
+    if not path:
+        return value
+    if value is not None:
+        raise ConfigError(f"both {variable} and {file_variable} are set: keep one")
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file_variable}: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file_variable}: {path} is not UTF-8 text") from None
+    text = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if not text:
+        raise ConfigError(f"{file_variable}: {path} is empty")
+    return text
+
+
+def check_data_dir(path: Path, *, create: bool) -> None:
+    """Refuse, in one line, a data dir the server could not use.
+
+    With *create* (at startup), make it (mode 0700) and write a scratch file in
+    it; without (`selfdrive config check`), only look.
+    """
+    where = f"data_dir {path}"
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker == path:
+        raise ConfigError(f"{where}: a file is in the way (a folder is needed there)")
+    if blocker is not None:
+        raise ConfigError(f"{where}: cannot be created, {blocker} is a file")
+    if not create:
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            verb = "cannot write in it" if existing == path else f"cannot create it in {existing}"
+            raise ConfigError(f"{where}: {verb}: permission denied for this user")
+        return
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot create it: {exc.strerror or exc}") from None
+    try:
+        fd, scratch = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(scratch)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot write in it: {exc.strerror or exc}") from None
+
+
+def changed_settings(config: Config, env: Mapping[str, str] | None = None) -> list[str]:
+    """The settings of *config* that differ from the defaults, as TOML lines
+    (secrets masked), each marked with the variable that set it, if one did."""
+    env = os.environ if env is None else env
+    now = _values(config)
+    default = _values(Config(data_dir=str(default_data_dir(env))))
+    from_env = environment_settings(env)
+    lines = []
+    for s in settings():
+        if now[s.name] != default[s.name]:
+            line = f"{s.name} = {_toml('********' if s.secret else now[s.name])}"
+            variable, value = from_env.get(s.name, ("", None))
+            lines.append(f"{line}  # from {variable}" if value == now[s.name] else line)
+    return lines
+
+
+def to_toml(config: Config) -> str:
+    """*config* as a TOML file (secrets masked), for `selfdrive config show`."""
+    values = _values(config)
+    lines: list[str] = []
+    section: tuple[str, ...] = ()
+    for s in settings():
+        if s.path[:-1] != section:
+            section = s.path[:-1]
+            lines += ["", f"[{'.'.join(section)}]"]
+        lines.append(f"{s.path[-1]} = {_toml('********' if s.secret else values[s.name])}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    """A setting's value as TOML (JSON's strings, numbers, booleans and arrays are TOML)."""
+    return msgspec.json.encode(value).decode()
+
+
+def _values(config: Config) -> dict[str, Any]:
+    """Every setting's value by its dotted name."""
+    builtins = msgspec.to_builtins(config)
+    out: dict[str, Any] = {}
+    for s in settings():
+        value = builtins
+        for part in s.path:
+            value = value[part]
+        out[s.name] = value
+    return out

@@ -50,10 +50,12 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     log: Path | None = None
+    #: "https" when the config gives the server a certificate
+    scheme: str = "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.log = self.data_dir.parent / f"server-{self.port}.log"
@@ -68,7 +70,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.base_url + "/healthz", timeout=1,
+                             verify=False).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

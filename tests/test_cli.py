@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def test_user_add_errors(server: Server) -> None:
     assert r.returncode == 1 and "8 characters" in r.stderr
     r = cli("user", "add", "badquota", "--quota", "lots", "--password-stdin",
             data=server.data_dir, stdin="whatever-password\n", check=False)
-    assert r.returncode == 1 and "not a size" in r.stderr
+    assert r.returncode == 2 and "not a size" in r.stderr
 
 
 def test_config_file_and_flags(tmp_path: Path) -> None:
@@ -101,7 +102,7 @@ def test_config_file_and_flags(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nprot = 1\n")
     r = cli("user", "list", "--config", str(bad), data=tmp_path / "x", check=False)
-    assert r.returncode == 1 and "prot" in r.stderr
+    assert r.returncode == 2 and "prot" in r.stderr
 
 
 def test_gc_runs_beside_the_server_and_reports(server: Server) -> None:
@@ -114,3 +115,21 @@ def test_gc_runs_beside_the_server_and_reports(server: Server) -> None:
     # The purged block is within its grace period: nothing is freed yet.
     assert out.startswith("selfdrive gc: freed 0 blocks (0 bytes)")
     assert "purged 0 trash entries" in out
+
+
+def test_admin_backup_db_copies_a_running_servers_database(server: Server,
+                                                           tmp_path: Path) -> None:
+    server.add_user("copied")
+    target = tmp_path / "copy.db"
+    done = cli("admin", "backup-db", str(target), data=server.data_dir)
+    assert "copied" in done.stdout
+    conn = sqlite3.connect(target)
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM users")}
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    assert "copied" in names
+    refused = cli("admin", "backup-db", str(server.data_dir / "meta.db"), data=server.data_dir,
+                  check=False)
+    assert refused.returncode == 1 and "cannot replace the database" in refused.stderr

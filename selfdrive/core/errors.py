@@ -26,11 +26,15 @@
     +-- TooManyAttempts            rate_limited        (carries retry_after_s)
     +-- TooManyLocks               too_many_locks
     +-- Locked                     locked              (a WebDAV lock is in the way)
+    +-- PreconditionFailed         precondition_failed (WebDAV: If, If-Match, Overwrite)
+    +-- BadDestination             bad_destination     (WebDAV: a Destination not on this server)
     +-- MissingBlocks              missing_blocks      (carries the ids)
     +-- PayloadTooLarge            payload_too_large
     +-- QuotaExceeded              quota_exceeded
     +-- StorageError               storage_error
         +-- CorruptBlock           corrupt_block
+        +-- DiskFull               disk_full           (the data dir's disk is at its reserve)
+        +-- SchemaTooNew           schema_too_new      (a newer selfdrive upgraded the database)
 
 Codes are part of the public API: never change or reuse one.  Foreign
 exceptions (OSError, sqlite3 errors, cryptography's InvalidTag...) are mapped
@@ -174,6 +178,19 @@ class Locked(SelfdriveError):
     code = "locked"
 
 
+class PreconditionFailed(SelfdriveError):
+    """A condition the request set (If, If-Match, If-None-Match, Overwrite: F)
+    does not hold."""
+
+    code = "precondition_failed"
+
+
+class BadDestination(SelfdriveError):
+    """A WebDAV Destination on another server, or outside /dav/ (RFC 4918 9.8.5)."""
+
+    code = "bad_destination"
+
+
 class MissingBlocks(SelfdriveError):
     code = "missing_blocks"
 
@@ -192,3 +209,15 @@ class StorageError(SelfdriveError):
 
 class CorruptBlock(StorageError):
     code = "corrupt_block"
+
+
+class DiskFull(StorageError):
+    """The server's disk is down to its reserve: new content is refused."""
+
+    code = "disk_full"
+
+
+class SchemaTooNew(StorageError):
+    """The database was upgraded by a newer selfdrive than this one."""
+
+    code = "schema_too_new"

@@ -16,6 +16,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from selfdrive.http import openapi
 from selfdrive.http.errors import EXCEPTION_HANDLERS
 from selfdrive.http.guard import FramingGuard
+from selfdrive.http.metrics import PATH as METRICS_PATH
+from selfdrive.http.metrics import Metrics, metrics_endpoint
+from selfdrive.http.metrics import middleware as observers
+from selfdrive.http.proxy import ProxyHeaders
 from selfdrive.http.routes import API, API_PREFIX, ROOT
 from selfdrive.http.webdav import PREFIX as DAV_PREFIX
 from selfdrive.http.webdav import WebDAV
@@ -34,6 +38,9 @@ def create_app(runtime: Runtime) -> Starlette:
     dav = WebDAV()
     routes.append(Route(DAV_PREFIX, dav))  # /dav itself, without the slash
     routes.append(Mount(DAV_PREFIX, app=dav))
+    metrics = Metrics(runtime) if runtime.config.metrics.enabled else None
+    if metrics is not None and not runtime.config.metrics.port:
+        routes.append(Route(METRICS_PATH, metrics_endpoint, methods=["GET"]))  # admins only
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -48,9 +55,15 @@ def create_app(runtime: Runtime) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(FramingGuard)],
+        middleware=[
+            Middleware(ProxyHeaders, trusted=runtime.config.server.trusted_proxies,
+                       hsts=runtime.config.server.hsts),
+            *observers(runtime, metrics, routes),  # access log, metrics, the metrics port
+            Middleware(FramingGuard),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.metrics = metrics
     return app

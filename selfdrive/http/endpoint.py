@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from selfdrive.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
+from selfdrive.http.accesslog import note_user
 from selfdrive.services.auth import Principal
 from selfdrive.services.runtime import Runtime
 
@@ -86,7 +87,9 @@ async def authenticate(request: Request, runtime: Runtime) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send a device token: 'Authorization: Bearer <token>'")
-    return await runtime.auth.authenticate(token.strip())
+    who = await runtime.auth.authenticate(token.strip())
+    note_user(request.scope, who.user_id)
+    return who
 
 
 def _decode_query(request: Request, kind: type[Q]) -> Q:

@@ -48,11 +48,15 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.TooManyAttempts: 429,
     e.TooManyLocks: 429,
     e.Locked: 423,
+    e.PreconditionFailed: 412,
+    e.BadDestination: 502,
     e.MissingBlocks: 412,
     e.PayloadTooLarge: 413,
     e.QuotaExceeded: 507,
     e.StorageError: 503,
     e.CorruptBlock: 500,
+    e.DiskFull: 507,
+    e.SchemaTooNew: 503,
 }
 
 #: codes for errors that Starlette raises itself (unknown route, wrong method...)

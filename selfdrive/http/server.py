@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import logging
+import os
 import resource
 import signal
+from pathlib import Path
 
 import hypercorn.asyncio.tcp_server as hypercorn_tcp_server
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from selfdrive.config import Config
+from selfdrive.config import Config, ConfigError
 from selfdrive.http.app import create_app
 from selfdrive.services.runtime import Runtime
 
@@ -67,14 +70,45 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     hc.keep_alive_timeout = config.server.keep_alive_timeout_s
     hc.h11_max_incomplete_size = config.server.max_header_bytes
     hc.graceful_timeout = config.server.shutdown_timeout_s
-    hc.accesslog = None
-    hc.errorlog = "-"
+    hc.accesslog = None  # ours is selfdrive.access (http/accesslog.py)
+    hc.errorlog = logging.getLogger("hypercorn.error")  # through selfdrive/logs.py
     hc.include_server_header = False
+    server = config.server
+    if bool(server.tls_cert_file) != bool(server.tls_key_file):
+        raise ConfigError("server.tls_cert_file and server.tls_key_file go together: set both"
+                          " (HTTPS) or neither (plain HTTP)")
+    if server.tls_cert_file:
+        for key in ("tls_cert_file", "tls_key_file"):
+            path = Path(getattr(server, key)).expanduser()
+            if not os.access(path, os.R_OK):
+                raise ConfigError(f"server.{key}: cannot read {path}")
+        # HTTPS, and HTTP/2 for clients that offer it (ALPN); Hypercorn's
+        # defaults keep TLS 1.2 as the oldest version.
+        hc.certfile = str(Path(server.tls_cert_file).expanduser())
+        hc.keyfile = str(Path(server.tls_key_file).expanduser())
     # Clients reconnect all at once after a restart or a network change (each
     # long poll is a connection): a deep accept queue keeps them from being
     # dropped (Hypercorn's default is 100; the kernel caps it at somaxconn).
     hc.backlog = BACKLOG
+    listen_for_metrics(hc, config)
     return hc
+
+
+def listen_for_metrics(hc: HypercornConfig, config: Config) -> None:
+    """With ``[metrics] port``, listen there too, in plain HTTP (the app serves
+    only /metrics there: `selfdrive.http.metrics.MetricsListener`)."""
+    metrics = config.metrics
+    if not metrics.enabled or not metrics.port:
+        return
+    if not 0 < metrics.port < 65536 or metrics.port == config.server.port:
+        raise ConfigError(f"metrics.port: expected 0 (the main port) or a port of its own,"
+                          f" 1 to 65535 and not server.port, got {metrics.port}")
+    host = metrics.metrics_host
+    address = f"[{host}]:{metrics.port}" if ":" in host else f"{host}:{metrics.port}"
+    if hc.ssl_enabled:
+        hc.insecure_bind = [address]
+    else:
+        hc.bind = [*hc.bind, address]
 
 
 async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None:

@@ -18,13 +18,17 @@ Before GC, each run also prunes the change journal past its retention
 
 Every step works in bounded batches, so it can run while uploads and commits
 go on, and is safe to run from another process (`selfdrive gc`).
+
+The background loop logs each run's start, its end with the report, and a
+failure with its traceback; it keeps the last run (`Maintenance.last_run`) and
+counts runs for the metrics (docs/monitoring.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from selfdrive.core.clock import Clock
 from selfdrive.services import retention
@@ -47,6 +51,15 @@ class Settings:
     trash_retention_ms: int = 30 * 24 * 3600 * 1000
     uploaded_block_ttl_ms: int = 7 * 24 * 3600 * 1000
     policy: retention.Policy = field(default_factory=retention.Policy)
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The last background run that ended well."""
+
+    finished_ms: int
+    duration_s: float
+    report: Report
 
 
 @dataclass
@@ -88,6 +101,9 @@ class Maintenance:
         self.clock = clock
         self.settings = settings
         self._lock = asyncio.Lock()
+        self.last_run: LastRun | None = None
+        self.runs_ok = 0
+        self.runs_failed = 0
 
     async def run_once(self) -> Report:
         """Everything, in the order that frees the most: trash, thinning, then GC."""
@@ -196,11 +212,22 @@ class Maintenance:
         and retried at the next interval, never fatal to the server."""
         while True:
             await asyncio.sleep(self.settings.interval_s)
-            try:
-                report = await self.run_once()
-                log.info("maintenance: %s", report.summary())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("maintenance run failed; trying again in %.0f s",
-                              self.settings.interval_s)
+            await self._run_logged()
+
+    async def _run_logged(self) -> None:
+        log.info("maintenance: starting (trash expiry, revision thinning, garbage collection)")
+        started = self.clock.monotonic()
+        try:
+            report = await self.run_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.runs_failed += 1
+            log.exception("maintenance: run failed after %.1f s; trying again in %.0f s",
+                          self.clock.monotonic() - started, self.settings.interval_s)
+            return
+        duration = self.clock.monotonic() - started
+        self.runs_ok += 1
+        self.last_run = LastRun(self.clock.now_ms(), duration, report)
+        log.info("maintenance: done in %.1f s: %s", duration, report.summary(),
+                 extra={"fields": {"duration_s": round(duration, 3), **asdict(report)}})

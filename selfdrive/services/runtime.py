@@ -32,6 +32,7 @@ from selfdrive.services.uploads import UploadLimits, UploadService
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import CIPHER_NAMES, BlockCodec
 from selfdrive.store.content import ContentStore
+from selfdrive.store.diskspace import DiskGuard
 from selfdrive.store.keys import cpu_has_aes, derived_key, load_keyring
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.meta.db import Database, migrate
@@ -94,7 +95,8 @@ async def open_runtime(
         compression_level=config.storage.compression_level,
     )
     store = blockstore or LocalBlockStore(data / "blocks", max_threads=config.storage.io_threads)
-    content = ContentStore(store, codec, cpu_threads=config.storage.cpu_threads)
+    content = ContentStore(store, codec, cpu_threads=config.storage.cpu_threads,
+                           guard=DiskGuard(data, config.storage.reserve_bytes))
     db = Database(data / "meta.db")
     await db.open()
     clock = clock or SystemClock()

@@ -32,6 +32,7 @@ from selfdrive.core.chunking import FEED_BYTES, StreamChunker
 from selfdrive.core.errors import HashMismatch, IncompleteBody, PayloadTooLarge
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import BlockCodec
+from selfdrive.store.diskspace import DiskGuard
 
 #: how many sealed-but-not-yet-durable blocks one ingest keeps in flight
 INFLIGHT_BLOCKS = 6
@@ -82,9 +83,12 @@ class Extent:
 
 
 class ContentStore:
-    def __init__(self, blocks: BlockStore, codec: BlockCodec, *, cpu_threads: int = 0) -> None:
+    def __init__(self, blocks: BlockStore, codec: BlockCodec, *, cpu_threads: int = 0,
+                 guard: DiskGuard | None = None) -> None:
         self.blocks = blocks
         self.codec = codec
+        #: the free-space reserve of the data dir's disk (store/diskspace.py)
+        self.guard = guard
         self._cpu = anyio.CapacityLimiter(cpu_threads or max(2, os.cpu_count() or 2))
         # Chunking has its own threads so that it never queues behind sealing:
         # a stalled chunker would stall the network.
@@ -115,6 +119,8 @@ class ContentStore:
         if stored is not None:
             return BlockRef(block_id, len(plain), stored, new=False)
         sealed = await anyio.to_thread.run_sync(self.codec.seal, plain, block_id, limiter=self._cpu)
+        if self.guard is not None:
+            self.guard.check(len(sealed.data))
         await self.blocks.put(block_id, sealed.data)
         return BlockRef(block_id, len(plain), len(sealed.data))
 
@@ -150,6 +156,8 @@ class ContentStore:
         ``final=False`` the bytes after the last certain block boundary are
         not stored but returned as `Ingested.tail`.
         """
+        if self.guard is not None:
+            self.guard.check(expected_bytes or 0)  # before a byte of the body is read
         job = _Ingest(self, max_bytes, expected_bytes, too_large, pin, pin_after_s, final)
         return await job.run(stream, prefix)
 

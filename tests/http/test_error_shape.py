@@ -17,8 +17,9 @@ PINNED = {
     "unsupported_media_type": 415, "too_many_uploads": 429, "missing_blocks": 412,
     "payload_too_large": 413, "quota_exceeded": 507, "cursor_expired": 410,
     "link_gone": 410, "rate_limited": 429, "parent_not_found": 409, "too_many_locks": 429,
-    "locked": 423,
-    "storage_error": 503, "corrupt_block": 500,
+    "locked": 423, "precondition_failed": 412, "bad_destination": 502,
+    "storage_error": 503, "corrupt_block": 500, "disk_full": 507,
+    "schema_too_new": 503,
 }
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from selfdrive.store.meta.db import Database, _statements, migrate, migrations
+from selfdrive.core.errors import SchemaTooNew
+from selfdrive.store.meta.db import Database, _statements, backup_file, migrate, migrations
 from selfdrive.store.meta.users import count_users, insert_user, user_by_name
 
 NOW = 1_700_000_000_000
@@ -120,6 +121,59 @@ def test_upgrade_from_every_older_version(tmp_path: Path, start: int) -> None:
     assert migrate(old) == len(migrations())
     migrate(tmp_path / "fresh.db")
     assert schema(old) == schema(tmp_path / "fresh.db")
+
+
+def test_an_upgrade_keeps_a_copy_of_the_old_database_and_its_data(tmp_path: Path) -> None:
+    """From the first released schema: the users survive, and a consistent
+    copy at the old version waits in backups/."""
+    path = tmp_path / "meta.db"
+    build_by_hand(path, 1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO users (name, password_hash, is_admin, quota_bytes,"
+                     " used_bytes, root_id, created_at) VALUES ('anna', 'x', 0, 10, 0, 1, 0)")
+        conn.execute("INSERT INTO nodes (owner_id, parent_id, name, kind, created_at,"
+                     " modified_at) VALUES (1, NULL, '', 'folder', 0, 0)")
+    conn.close()
+    assert migrate(path) == len(migrations())
+    [copy] = (tmp_path / "backups").iterdir()
+    assert copy.name.startswith("meta-schema1-") and copy.suffix == ".db"
+    assert pragma(copy, "user_version") == 1
+    for db in (path, copy):
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT name FROM users").fetchall() == [("anna",)]
+        conn.close()
+    assert migrate(path) == len(migrations())  # nothing to do: no second copy
+    assert len(list((tmp_path / "backups").iterdir())) == 1
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    migrate(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(migrations()) + 1}")
+    conn.close()
+    before = schema(path)
+    with pytest.raises(SchemaTooNew, match="newer than this selfdrive knows"):
+        migrate(path)
+    assert schema(path) == before
+
+
+def test_backup_file_copies_a_live_database(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    migrate(path)
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("INSERT INTO blocks (id, size, stored_size, created_at) VALUES (?, 1, 41, 0)",
+                   (b"\x01" * 32,))
+    writer.commit()  # in the WAL, not yet in the main file
+    backup_file(path, tmp_path / "copy.db")
+    writer.close()
+    with sqlite3.connect(tmp_path / "copy.db") as conn:
+        assert conn.execute("SELECT count(*) FROM blocks").fetchone()[0] == 1
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    backup_file(path, tmp_path / "copy.db")  # a stopped database, and over the old copy
+    assert (tmp_path / "copy.db").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_failing_migration_leaves_the_database_untouched(tmp_path: Path) -> None:

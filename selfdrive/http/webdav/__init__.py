@@ -30,17 +30,19 @@ from starlette.types import Receive, Scope, Send
 from selfdrive.core import paths
 from selfdrive.core.errors import (
     AlreadyExists,
+    BadDestination,
     BadRequest,
     Forbidden,
-    NotAFolder,
     NotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     RevisionConflict,
     SelfdriveError,
     Unauthenticated,
     UnsupportedMediaType,
 )
 from selfdrive.http import download
+from selfdrive.http.accesslog import note_user
 from selfdrive.http.errors import error_response, from_exception, status_of
 from selfdrive.http.webdav import ifheader, xmlio
 from selfdrive.http.webdav.xmlio import Key, Raw
@@ -123,6 +125,7 @@ class WebDAV:
             return error_response(405, "method_not_allowed", f"WebDAV has no {method}",
                                   {"Allow": METHODS})
         who = await self.authenticate(request, runtime)
+        note_user(request.scope, who.user_id)
         path = dav_path(request.scope.get("raw_path") or request.url.path.encode())
         call = Handlers(request, runtime, who, path)
         # A side file's name goes to the side store, unless a real file has it.
@@ -332,12 +335,12 @@ class Handlers:
             raise BadRequest("COPY and MOVE need a Destination header")
         url = urlsplit(header.strip())
         if url.scheme or url.netloc:
-            host = self.request.headers.get("host", "")
-            if url.netloc.lower() != host.lower() or url.scheme not in ("http", "https"):
-                raise OtherServer("the Destination is on another server")
+            here = _origin(self.request.url.scheme, self.request.headers.get("host", ""))
+            if url.scheme not in ("http", "https") or _origin(url.scheme, url.netloc) != here:
+                raise BadDestination("the Destination is on another server")
         raw = url.path.encode("latin-1", "replace")
         if raw != PREFIX.encode() and not raw.startswith(PREFIX.encode() + b"/"):
-            raise OtherServer(f"the Destination must lie under {PREFIX}/")
+            raise BadDestination(f"the Destination must lie under {PREFIX}/")
         return dav_path(raw)
 
     async def proppatch(self) -> Response:
@@ -509,8 +512,6 @@ class Handlers:
             entry: Entry | None = await self.files.stat(self.who, path)
         except NotFound:
             entry = None
-        except NotAFolder as exc:
-            raise Conflict(exc.message) from None
         return Target(path, where, entry)
 
     async def check_write(self, target: Target, *, membership: bool = False,
@@ -681,26 +682,9 @@ def activelocks(locks: list[Lock], now: float | None) -> xmlio.Raw:
 
 # -- small parts ----------------------------------------------------------------------------
 
-class OtherServer(SelfdriveError):
-    """A Destination outside this server's /dav/ (502, RFC 4918 9.8.5)."""
-
-    code = "bad_destination"
-
-
-class Conflict(SelfdriveError):
-    """A path that runs through a file (409)."""
-
-    code = "not_a_folder"
-
-
-class PreconditionFailed(SelfdriveError):
-    code = "precondition_failed"
-
-
-DAV_STATUS: dict[type[SelfdriveError], int] = {
-    OtherServer: 502, Conflict: 409, PreconditionFailed: 412, RevisionConflict: 412,
-    AlreadyExists: 412,
-}
+#: where WebDAV's statuses differ from the API's: a write that finds a newer
+#: revision, or something in the way, is a failed precondition (RFC 4918)
+DAV_STATUS: dict[type[SelfdriveError], int] = {RevisionConflict: 412, AlreadyExists: 412}
 
 
 def _precondition(message: str) -> PreconditionFailed:
@@ -750,6 +734,17 @@ def dav_path(raw: bytes) -> str:
             raise BadRequest(f"the path segment {segment!r} is not allowed")
         names.append(name)
     return paths.normalize_path("/" + "/".join(names))
+
+
+def _origin(scheme: str, netloc: str) -> tuple[str, int | None]:
+    """A host and port as compared for Destination: case-insensitive, with
+    the scheme's default port made explicit ("host" and "host:443" are one)."""
+    try:
+        parsed = urlsplit(f"//{netloc}")
+        port = parsed.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        return netloc.lower(), None
+    return (parsed.hostname or "").lower(), port
 
 
 def _tagged_path(url: str) -> str | None:

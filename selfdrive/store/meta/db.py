@@ -19,12 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+from selfdrive.core.errors import SchemaTooNew
 
 log = logging.getLogger("selfdrive.db")
 
@@ -63,7 +67,18 @@ def migrate(path: Path) -> int:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, _name, sql in migrations():
+        known = migrations()
+        newest = known[-1][0]
+        if version > newest:
+            raise SchemaTooNew(
+                f"{path} is at schema version {version}, newer than this selfdrive knows"
+                f" ({newest}): a newer version upgraded it. Run that version, or restore the"
+                " copy taken before the upgrade (backups/ in the data dir)")
+        if 0 < version < newest:
+            copy = _copy_before_upgrade(conn, path, version)
+            log.info("upgrading %s from schema %d to %d; a copy of it is in %s",
+                     path, version, newest, copy)
+        for number, _name, sql in known:
             if number <= version:
                 continue
             conn.execute("BEGIN IMMEDIATE")
@@ -78,6 +93,45 @@ def migrate(path: Path) -> int:
                 raise
             version = number
         return int(version)
+    finally:
+        conn.close()
+
+
+def _copy_before_upgrade(conn: sqlite3.Connection, path: Path, version: int) -> Path:
+    """A consistent copy of the database, before migrations change it."""
+    folder = path.parent / "backups"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target = folder / f"{path.stem}-schema{version}-{stamp}.db"
+    backup(conn, target)
+    return target
+
+
+def backup(source: sqlite3.Connection, target: Path) -> None:
+    """Copy a live database consistently (SQLite's online backup), whatever
+    writes happen meanwhile, to *target*, then fsync it; a file already there
+    is replaced only once the copy is whole."""
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    dest = sqlite3.connect(partial)
+    try:
+        source.backup(dest, pages=1024)
+        dest.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        dest.close()
+    with partial.open("rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(partial, 0o600)
+    os.replace(partial, target)
+
+
+def backup_file(path: Path, target: Path) -> None:
+    """`backup` of the database at *path*, read through its own connection
+    (the server may be running: WAL lets both go on)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        _configure(conn)
+        backup(conn, target)
     finally:
         conn.close()
 
@@ -110,6 +164,9 @@ class Database:
         #: write lock (the change feed reads what was journaled); it must not
         #: raise: the transaction is committed whatever it does
         self.after_commit: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None
+        #: told how long each `write()` waited for the write lock, in seconds
+        #: (the metrics' histogram); it must be cheap and must not raise
+        self.on_write_wait: Callable[[float], None] | None = None
 
     async def open(self) -> None:
         migrate(self.path)
@@ -141,7 +198,10 @@ class Database:
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction: committed if the block ends normally, else rolled back."""
         assert self._writer is not None, "database is not open"
+        asked = time.perf_counter()
         async with self._write_lock:
+            if self.on_write_wait is not None:
+                self.on_write_wait(time.perf_counter() - asked)
             conn = self._writer
             await conn.execute("BEGIN IMMEDIATE")
             try:
