@@ -169,6 +169,11 @@ class Secrets(msgspec.Struct):
     key_passphrase: str | None = None
 
 
+#: the values of [log] level and format (selfdrive/logs.py uses them)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
 class ConfigError(Exception):
     """A setting the server cannot run with; the message is one line that names it."""
 
@@ -448,6 +453,12 @@ def _check_values(config: Config) -> None:
         )
     if config.storage.cipher not in ("auto", "aes-256-gcm", "chacha20-poly1305"):
         raise ConfigError(f"storage.cipher: unknown cipher {config.storage.cipher!r}")
+    if config.log.level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)},"
+                          f" got {config.log.level!r}")
+    if config.log.format.lower() not in LOG_FORMATS:
+        raise ConfigError(f"log.format: expected one of {', '.join(LOG_FORMATS)},"
+                          f" got {config.log.format!r}")
 
 
 def _secret(env: Mapping[str, str], variable: str) -> str | None:

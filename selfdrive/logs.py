@@ -24,11 +24,10 @@ from typing import Any, TextIO
 
 import msgspec
 
-from selfdrive.config import ConfigError, LogConfig
+from selfdrive.config import LOG_FORMATS, LOG_LEVELS, ConfigError, LogConfig
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "error": logging.ERROR}
-FORMATS = ("text", "json")
+LEVELS = {name: logging.getLevelName(name.upper()) for name in LOG_LEVELS}
+FORMATS = LOG_FORMATS
 #: libraries too chatty below WARNING (aiosqlite's debug lines would even show
 #: SQL parameters: token and password hashes)
 QUIET = ("aiosqlite", "hpack", "h2", "h11", "multipart", "python_multipart", "httpx",

@@ -413,3 +413,13 @@ def test_a_store_without_its_keys_does_not_start(tmp_path: Path) -> None:
     assert r.stderr == (f"selfdrive: no key file in {data / 'keys'}, but {data}/blocks holds"
                         " blocks sealed with one: restore keys/ from your backup\n")
     assert not list((data / "keys").glob("key-*")), "no new key over old blocks"
+
+
+def test_log_level_and_format_are_checked_at_load(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path)}
+    with pytest.raises(ConfigError, match=r"log.level: expected one of debug, info"):
+        load(None, env={**env, "SELFDRIVE_LOG_LEVEL": "loud"})
+    with pytest.raises(ConfigError, match=r"log.format: expected one of text, json"):
+        load(None, env={**env, "SELFDRIVE_LOG_FORMAT": "xml"})
+    config, _ = load(None, env={**env, "SELFDRIVE_LOG_LEVEL": "DEBUG"})
+    assert config.log.level == "DEBUG"
