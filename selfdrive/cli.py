@@ -302,28 +302,10 @@ async def _fsck(args: argparse.Namespace) -> int:
     return 0 if report.whole else 1
 
 
-async def _login(args: argparse.Namespace) -> int:
-    from selfdrive.sync import account, credentials
-
-    server = credentials.normalise_server(args.server)
-    if args.password_stdin and not args.username:
-        raise SelfdriveError("--password-stdin needs --username")
-    try:
-        username = args.username or input("Username: ").strip()
-        password = (_read_password(True) if args.password_stdin
-                    else getpass.getpass("Password: "))  # asked once: a typo just fails
-    except EOFError:
-        raise SelfdriveError("no username or password given") from None
-    login = await account.login(server, username, password, args.device_name)
-    path = credentials.save(login)  # the token only: the password is never stored
-    print(f"Logged in to {login.server} as {login.username} (device {login.device_name!r});"
-          f" token stored in {path}")
-    return 0
-
-
-async def _app_password(args: argparse.Namespace) -> int:
-    """A device token for a WebDAV client: printed, never stored here."""
-    from selfdrive.sync import account, credentials
+def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
+    """(server, username, password) for login and app-password: the password
+    from standard input or asked once (a typo just fails the sign-in)."""
+    from selfdrive.sync import credentials
 
     server = credentials.normalise_server(args.server)
     if args.password_stdin and not args.username:
@@ -334,6 +316,25 @@ async def _app_password(args: argparse.Namespace) -> int:
                     else getpass.getpass("Password: "))
     except EOFError:
         raise SelfdriveError("no username or password given") from None
+    return server, username, password
+
+
+async def _login(args: argparse.Namespace) -> int:
+    from selfdrive.sync import account, credentials
+
+    server, username, password = _credentials(args)
+    login = await account.login(server, username, password, args.device_name)
+    path = credentials.save(login)  # the token only: the password is never stored
+    print(f"Logged in to {login.server} as {login.username} (device {login.device_name!r});"
+          f" token stored in {path}")
+    return 0
+
+
+async def _app_password(args: argparse.Namespace) -> int:
+    """A device token for a WebDAV client: printed, never stored here."""
+    from selfdrive.sync import account
+
+    server, username, password = _credentials(args)
     made = await account.login(server, username, password, args.name)
     print(f"WebDAV address: {server}/dav/\nUsername: {made.username}\n"
           f"App password: {made.token}\n"
