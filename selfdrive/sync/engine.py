@@ -580,6 +580,12 @@ class Engine:
         busy = 0
         try:
             while not stop.is_set():
+                # Cleared before the round looks, not after: a ring or an event
+                # arriving while it runs (after it read the feed or scanned)
+                # must bring another round.  The doorbell, once rung, waits for
+                # the cursor to move, so a lost ring would leave a change
+                # unsynced until the rescan.
+                self.wake.clear()
                 try:
                     ops, unsettled = await self.round()
                 except (Unreachable, OSError) as exc:
@@ -603,7 +609,6 @@ class Engine:
                 if ops:
                     continue
                 timeout = SETTLE_NS / 1e9 if unsettled else rescan_s
-                self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(self.wake, stop), timeout)
         finally:

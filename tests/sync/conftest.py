@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from selfdrive.sync.engine import status_of
 from tests.conftest import Server
 
 PASSWORD = "user-password-1"
@@ -31,6 +32,7 @@ class Device:
     folder: Path
     remote: str = "/"
     live: subprocess.Popen[str] | None = field(default=None)
+    started_ms: int = 0
 
     @property
     def env(self) -> dict[str, str]:
@@ -57,10 +59,20 @@ class Device:
         return r
 
     def start(self) -> None:
+        self.started_ms = time.time_ns() // 1_000_000
         log = (self.home / "live.log").open("a")
         self.live = subprocess.Popen(
             [sys.executable, "-m", "selfdrive", "sync", str(self.folder), "--remote",
              self.remote], stdout=log, stderr=subprocess.STDOUT, env=self.env, text=True)
+
+    def wait_live(self, timeout: float = 60) -> None:
+        """Wait for the live sync's first round to end (`--status`: its last
+        round): its file watcher and its doorbell are up from then on."""
+        def ready() -> bool:
+            at = (status_of(self.folder) or {}).get("at")
+            return isinstance(at, int) and at >= self.started_ms
+
+        wait_for(ready, timeout, f"{self.name}'s first live round")
 
     def stop(self, sig: int = signal.SIGINT) -> int:
         assert self.live is not None

@@ -4,12 +4,12 @@ a sync, quota.  The lessons of other clients' data-loss bugs, one test each."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 from selfdrive.core.conflicts import is_conflict_copy
 from selfdrive.sync.api import Api
 from selfdrive.sync.engine import Engine, Settings
+from selfdrive.sync.scan import Scan
 from tests.conftest import Server
 from tests.sync.conftest import PASSWORD, Device, wait_for
 
@@ -235,7 +236,8 @@ def test_live_sync_carries_a_save_across_and_stops_cleanly(make_device: MakeDevi
     a.start()
     b.start()
     try:
-        time.sleep(1.0)  # both are waiting on the doorbell
+        a.wait_live()  # both are watching and waiting on the doorbell
+        b.wait_live()
         a.write("fresh.txt", "saved on the laptop")
         wait_for(lambda: (b.folder / "fresh.txt").read_bytes() == b"saved on the laptop",
                  20, "fresh.txt on the desktop")
@@ -250,6 +252,67 @@ def test_live_sync_carries_a_save_across_and_stops_cleanly(make_device: MakeDevi
     assert codes == (0, 0), f"exit codes {codes}\n{a.log_text()[-3000:]}\n{b.log_text()[-3000:]}"
     assert not list(a.folder.rglob(".selfdrive-tmp-*")), "nothing half-written"
     assert a.tree() == b.tree()
+
+
+class NewsDuringARound(Engine):
+    """A live engine whose first round learns of news only after it looked:
+    *news* runs once the round has read the feed and scanned, and the round
+    goes on once the news has woken the engine (the doorbell or a file-system
+    event arriving mid-round, as on a busy machine)."""
+
+    def __init__(self, settings: Settings, api: Api, news: Callable[[], object]) -> None:
+        super().__init__(settings, api)
+        self.news: Callable[[], object] | None = news
+
+    async def scan(self) -> Scan:
+        found = await super().scan()
+        if self.news is not None:
+            news, self.news = self.news, None
+            await asyncio.to_thread(news)
+            await asyncio.wait_for(self.wake.wait(), 20)
+        return found
+
+
+async def _live_until(server: Server, d: Device, news: Callable[[], object],
+                      done: Callable[[], bool]) -> None:
+    api = Api(server.base_url, server.token(d.username, PASSWORD, device=d.name))
+    engine = NewsDuringARound(Settings(root=d.folder, device=d.name), api, news)
+    stop = asyncio.Event()
+    live = asyncio.create_task(engine.run_live(rescan_s=300, stop=stop))
+    try:
+        await asyncio.to_thread(wait_for, done, 10, "the news carried by the next round")
+    finally:
+        stop.set()
+        await live
+        engine.close()
+        await api.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_doorbell_ringing_during_a_round_is_not_lost(
+    make_device: MakeDevice, server: Server
+) -> None:
+    a = make_device(name="laptop")
+    b = make_device(a.username, name="desktop")
+    a.write("start.txt", "s")
+    a.sync()
+    b.sync()
+    a.write("fresh.txt", "saved on the laptop")
+    await _live_until(server, b, a.sync, lambda: (b.folder / "fresh.txt").exists())
+
+
+@pytest.mark.anyio
+async def test_a_file_saved_during_a_round_is_not_lost(
+    make_device: MakeDevice, server: Server
+) -> None:
+    a = make_device()
+    a.write("start.txt", "s")
+    a.sync()
+    token = server.token(a.username, PASSWORD)
+    with server.client(token) as api:
+        await _live_until(server, a, lambda: a.write("fresh.txt", "saved mid-round"),
+                          lambda: api.get("/files/metadata", params={
+                              "path": "/fresh.txt"}).status_code == 200)
 
 
 class ExpireCursor(httpx.AsyncBaseTransport):
