@@ -126,6 +126,16 @@ class WebDAVConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_junk_file_bytes: int = 1024 * 1024
 
 
+class ThumbnailsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: the sealed thumbnail cache (<data>/thumbnails) stays under this; the
+    #: least recently used go first; 0 caches nothing
+    cache_bytes: int = 256 * 1024 * 1024
+    #: larger pictures get no thumbnail (the source is read whole to decode it)
+    max_source_bytes: int = 64 * 1024 * 1024
+    #: pictures of more pixels get no thumbnail (decompression bombs)
+    max_pixels: int = 50_000_000
+
+
 class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True):
     #: serve Prometheus metrics (docs/monitoring.md)
     enabled: bool = True
@@ -154,6 +164,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     maintenance: MaintenanceConfig = msgspec.field(default_factory=MaintenanceConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     webdav: WebDAVConfig = msgspec.field(default_factory=WebDAVConfig)
+    thumbnails: ThumbnailsConfig = msgspec.field(default_factory=ThumbnailsConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 

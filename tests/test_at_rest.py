@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 from pathlib import Path
+
+from PIL import Image
 
 from tests.conftest import Server
 
@@ -37,11 +40,21 @@ def test_uploaded_text_is_nowhere_in_the_data_dir(tmp_path: Path) -> None:
                 "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
                 "Content-Type": "application/offset+octet-stream"})
             assert r.status_code == 204
+            # A thumbnail, cached in the data dir: sealed like the rest.
+            picture = io.BytesIO()
+            Image.effect_noise((300, 200), 60).save(picture, "PNG")
+            assert c.put("/files/content", params={"path": "/photo.png"},
+                         content=picture.getvalue()).status_code == 201
+            r = c.get("/files/thumbnail", params={"path": "/photo.png", "size": 64})
+            assert r.status_code == 200, r.text
+            thumbnail = r.content
     finally:
         srv.stop()
     files = _all_bytes(srv.data_dir)
     assert any("blocks" in p.parts for p, _ in files)
     assert any("staging" in p.parts for p, _ in files)
+    assert any("thumbnails" in p.parts for p, _ in files)
     for path, data in files:
-        for needle in (marker, b"Dear diary", b"tiny private note"):
+        for needle in (marker, b"Dear diary", b"tiny private note", thumbnail[:64],
+                       thumbnail[-64:], b"WEBPVP8", b"\x89PNG"):
             assert needle not in data, f"{needle!r} readable in {path}"

@@ -7,7 +7,9 @@
     |   +-- IncompleteBody         incomplete_body
     |   +-- HashMismatch           hash_mismatch
     +-- Unauthenticated            unauthenticated
+    |   +-- WrongCredentials       wrong_credentials   (browser sign-in: wrong username or password)
     +-- Forbidden                  forbidden
+    |   +-- CsrfRefused            csrf                (a cookie request without its CSRF proof)
     +-- NotFound                   not_found
     |   +-- RevisionNotFound       revision_not_found
     |   +-- BlockNotFound          block_not_found
@@ -20,6 +22,7 @@
     +-- UploadBusy                 upload_busy
     +-- ChecksumMismatch           checksum_mismatch
     +-- UnsupportedMediaType       unsupported_media_type
+    |   +-- NoThumbnail            no_thumbnail        (not a picture, too big, a bomb: reason)
     +-- TooManyUploads             too_many_uploads
     +-- CursorExpired              cursor_expired      (carries the floor)
     +-- LinkGone                   link_gone           (a public link expired or used up)
@@ -81,8 +84,22 @@ class Unauthenticated(SelfdriveError):
     code = "unauthenticated"
 
 
+class WrongCredentials(Unauthenticated):
+    """A browser sign-in with a wrong username or password (the same answer for
+    both, so names cannot be probed)."""
+
+    code = "wrong_credentials"
+
+
 class Forbidden(SelfdriveError):
     code = "forbidden"
+
+
+class CsrfRefused(Forbidden):
+    """An unsafe request authenticated by the session cookie that lacks the
+    session's CSRF token, or that another site sent (Origin, Sec-Fetch-Site)."""
+
+    code = "csrf"
 
 
 class NotFound(SelfdriveError):
@@ -140,6 +157,13 @@ class ChecksumMismatch(SelfdriveError):
 
 class UnsupportedMediaType(SelfdriveError):
     code = "unsupported_media_type"
+
+
+class NoThumbnail(UnsupportedMediaType):
+    """No thumbnail can be made of this file: not a picture of a known kind,
+    larger than the limits, or undecodable (``reason`` says which)."""
+
+    code = "no_thumbnail"
 
 
 class TooManyUploads(SelfdriveError):

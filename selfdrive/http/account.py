@@ -1,9 +1,11 @@
-"""Handlers of /auth (device tokens), /me and /healthz."""
+"""Handlers of /auth/tokens (device tokens and web sessions), /me and /healthz."""
 
 from __future__ import annotations
 
 from selfdrive.http.endpoint import Call
 from selfdrive.http.schemas import DeviceList, DeviceOut, Health, Me, TokenCreated, TokenRequest
+from selfdrive.services.auth import Principal
+from selfdrive.services.runtime import Runtime
 
 
 async def post_token(call: Call[None, TokenRequest]) -> TokenCreated:
@@ -23,9 +25,14 @@ async def delete_token(call: Call[None, None]) -> None:
 
 
 async def get_me(call: Call[None, None]) -> Me:
-    user = await call.runtime.auth.user(call.who.user_id)
+    return await me(call.runtime, call.who)
+
+
+async def me(runtime: Runtime, who: Principal) -> Me:
+    """GET /me's answer (the web session's answers hold it too)."""
+    user = await runtime.auth.user(who.user_id)
     return Me(username=user.name, is_admin=user.is_admin, quota_bytes=user.quota_bytes,
-              used_bytes=user.used_bytes, device_id=call.who.device_id)
+              used_bytes=user.used_bytes, device_id=who.device_id)
 
 
 async def get_health(call: Call[None, None]) -> Health:

@@ -88,7 +88,8 @@ def etag_of(opened: Opened) -> str:
     return f'"{opened.revision.content_hash.hex()}"'
 
 
-def _matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-None-Match header names *etag* (or ``*``)."""
     tags = [t.strip().removeprefix("W/") for t in header.split(",")]
     return "*" in tags or etag in tags
 
@@ -112,7 +113,7 @@ def serve(request: Request, files: FileService, opened: Opened, *, attachment: b
         "X-Selfdrive-Rev": str(opened.revision.rev),
     }
     inm = request.headers.get("if-none-match")
-    if inm is not None and _matches(inm, etag):
+    if inm is not None and etag_matches(inm, etag):
         return Response(status_code=304, headers=headers)
     status, start, end = 200, 0, size
     range_header = request.headers.get("range")

@@ -4,8 +4,10 @@ An endpoint names its method, path, handler, and the msgspec types of its
 query string, JSON body and response.  `Endpoint.route()` makes the
 Starlette route: it authenticates the caller (unless ``public``), decodes and
 validates the query and body, calls the handler with a `Call`, and encodes
-a returned Struct as JSON.  The OpenAPI document is generated from the same
-rows, so it cannot drift from what the server does.
+a returned Struct as JSON.  `authenticate` takes a bearer token or, with the
+CSRF rules of browser.py, the browser's session cookie, for every route.  The
+OpenAPI document is generated from the same rows, so it cannot drift from
+what the server does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from selfdrive.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
+from selfdrive.http import browser
 from selfdrive.http.accesslog import note_user
 from selfdrive.services.auth import Principal
 from selfdrive.services.runtime import Runtime
@@ -83,11 +86,20 @@ ANONYMOUS = Principal(user_id=0, username="", is_admin=False, device_id=None, de
 
 
 async def authenticate(request: Request, runtime: Runtime) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("send a device token: 'Authorization: Bearer <token>'")
-    who = await runtime.auth.authenticate(token.strip())
+    """Who asks: by the Authorization header when there is one (a bearer
+    token, never CSRF-checked), else by the browser's session cookie, held
+    to the CSRF rules for unsafe methods (browser.py)."""
+    header = request.headers.get("authorization")
+    session = browser.session_cookie(request)
+    if header is None and session is not None:
+        browser.check_unsafe(request, session)  # before the session: forgeries write nothing
+        who = await runtime.sessions.authenticate(session)
+    else:
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("send a device token ('Authorization: Bearer <token>')"
+                                  " or sign in")
+        who = await runtime.auth.authenticate(token.strip())
     note_user(request.scope, who.user_id)
     return who
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from selfdrive.core import paths
 from selfdrive.core.errors import BadRequest
-from selfdrive.http import download, tus
+from selfdrive.http import download, tus, zipstream
 from selfdrive.http.endpoint import Call, decode_body
 from selfdrive.http.multipart import MultipartReader, boundary_of
 from selfdrive.http.schemas import (
@@ -28,6 +28,7 @@ from selfdrive.http.schemas import (
     RevisionList,
     RevisionOut,
     RevisionsQuery,
+    SearchQuery,
     TrashEntryOut,
     TrashList,
     TrashPurged,
@@ -36,7 +37,9 @@ from selfdrive.http.schemas import (
     UploadQuery,
     UploadResult,
     UploadTypeQuery,
+    ZipQuery,
 )
+from selfdrive.services.zips import MAX_NAMES as MAX_ZIP_NAMES
 
 
 def _content_length(request: Request) -> int | None:
@@ -136,6 +139,49 @@ async def _list_recursive(call: Call[ListQuery, None]) -> FolderListing:
         folder=EntryOut.of(folder), entries=[EntryOut.of(e) for e in entries],
         next_after=entries[-1].path if more else None,
     )
+
+
+async def get_search(call: Call[SearchQuery, None]) -> FolderListing:
+    """Entries below a folder whose name holds q, by path, paged like a
+    recursive listing (services/search.py)."""
+    q = call.query
+    folder, entries, more = await call.runtime.search.search(
+        call.who, q.path, q.q, limit=q.limit, after=q.after
+    )
+    return FolderListing(
+        folder=EntryOut.of(folder), entries=[EntryOut.of(e) for e in entries],
+        next_after=entries[-1].path if more and entries else None,
+    )
+
+
+async def get_zip(call: Call[ZipQuery, None]) -> Response:
+    """A folder, or some of its entries, as a zip made while it streams
+    (services/zips.py, http/zipstream.py)."""
+    q = call.query
+    names = None if q.names is None else _names(q.names)
+    folder, items = await call.runtime.zips.items(call.who, q.path, names)
+    headers = {
+        "Content-Disposition": download.disposition(
+            "attachment", (folder.node.name or "selfdrive") + ".zip"),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": download.CSP,
+        "Cache-Control": "private, no-store",
+    }
+    return download.VerifiedStream(
+        zipstream.zip_stream(items, call.runtime.files.read), headers=headers,
+        media_type="application/zip", what=f"the zip of {folder.path} (user {call.who.user_id})",
+        length=sum(i.opened.revision.size for i in items if i.opened is not None),
+    )
+
+
+def _names(joined: str) -> list[str]:
+    """The entry names of ?names=a.jpg/Trip, each checked as a path segment."""
+    names = joined.split("/")
+    if len(names) > MAX_ZIP_NAMES:
+        raise BadRequest(f"a zip may name at most {MAX_ZIP_NAMES} entries")
+    if "" in names:
+        raise BadRequest("names holds an empty name (a '/' too many?)")
+    return [paths.split_path("/" + name)[0] for name in names]
 
 
 async def get_revisions(call: Call[RevisionsQuery, None]) -> RevisionList:

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from selfdrive import __version__
+from selfdrive.http.browser import COOKIE, CSRF_HEADER
 from selfdrive.http.endpoint import Endpoint
 from selfdrive.http.errors import STATUS
 from selfdrive.http.schemas import ErrorBody
@@ -46,7 +47,7 @@ def build(api: list[Endpoint], root: list[Endpoint], prefix: str) -> dict[str, A
             ok["content"] = {e.raw_response: {"schema": {"type": "string", "format": "binary"}}}
         op["responses"] = {str(e.status): ok, "default": {"description": "error", **error}}
         if not e.public:
-            op["security"] = [{"bearer": []}]
+            op["security"] = [{"bearer": []}, {"session": []}]
         paths.setdefault(base + re.sub(r":\w+}", "}", e.path), {})[e.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -59,7 +60,12 @@ def build(api: list[Endpoint], root: list[Endpoint], prefix: str) -> dict[str, A
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": COOKIE, "description":
+                            f"a browser's session (POST /auth/login); unsafe methods also"
+                            f" need {CSRF_HEADER} (docs/api.md, Web sessions)"},
+            },
         },
     }
 

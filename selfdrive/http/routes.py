@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from selfdrive.http import account, blocks, changes, files, links, notifications, shares, tus
+from selfdrive.http import (
+    account,
+    blocks,
+    changes,
+    files,
+    links,
+    notifications,
+    session,
+    shares,
+    thumbnails,
+    tus,
+)
 from selfdrive.http import schemas as s
 from selfdrive.http.endpoint import Endpoint as E
 
@@ -11,8 +22,12 @@ OCTETS = "application/octet-stream"
 
 API: list[E] = [
     E("POST", "/auth/tokens", account.post_token, "Create a device token", body=s.TokenRequest, response=s.TokenCreated, status=201, public=True),
-    E("GET", "/auth/tokens", account.get_tokens, "List my devices", response=s.DeviceList),
-    E("DELETE", "/auth/tokens/{device_id:int}", account.delete_token, "Revoke a device", status=204),
+    E("GET", "/auth/tokens", account.get_tokens, "List my devices and web sessions", response=s.DeviceList),
+    E("DELETE", "/auth/tokens/{device_id:int}", account.delete_token, "Revoke a device or web session", status=204),
+    E("POST", "/auth/login", session.post_login, "Sign a browser in (sets the session cookie)", body=s.LoginRequest, response=s.SessionOut, public=True),
+    E("GET", "/auth/session", session.get_session, "The browser's session: user and CSRF token", response=s.SessionOut),
+    E("POST", "/auth/logout", session.post_logout, "Sign this browser out", status=204),
+    E("POST", "/auth/logout_all", session.post_logout_all, "Sign out every browser (and with devices, every device)", body=s.LogoutAllRequest, status=204),
     E("GET", "/me", account.get_me, "Who am I, and my quota", response=s.Me),
     E("PUT", "/files/content", files.put_content, "Upload a file (streamed body)", query=s.UploadQuery, raw_body=OCTETS, response=s.EntryOut, status=201),
     E("POST", "/files/upload", files.post_upload, "Upload: media or multipart form", query=s.UploadTypeQuery, raw_body="multipart/form-data", response=s.UploadResult, status=201),
@@ -20,6 +35,9 @@ API: list[E] = [
     E("GET", "/files/download", files.get_download, "Download a file as an attachment", query=s.ContentQuery, raw_response=OCTETS),
     E("GET", "/files/metadata", files.get_metadata, "One file or folder", query=s.PathQuery, response=s.EntryOut),
     E("GET", "/files/list", files.get_list, "A folder's entries, by name, paged (recursive: all below, by path)", query=s.ListQuery, response=s.FolderListing),
+    E("GET", "/files/search", files.get_search, "Entries below a folder whose name holds q (any case, any accents), by path, paged", query=s.SearchQuery, response=s.FolderListing),
+    E("GET", "/files/thumbnail", thumbnails.get_thumbnail, "A picture's thumbnail (WebP), its longest edge at most size px", query=s.ThumbnailQuery, raw_response="image/webp"),
+    E("GET", "/files/zip", files.get_zip, "A folder, or the named entries of it, as a streamed zip", query=s.ZipQuery, raw_response="application/zip"),
     E("GET", "/files/list_revisions", files.get_revisions, "A file's revisions, newest first", query=s.RevisionsQuery, response=s.RevisionList),
     E("POST", "/files/mkdir", files.post_mkdir, "Create a folder (and missing parents)", body=s.PathBody, response=s.EntryOut, status=201),
     E("POST", "/files/move", files.post_move, "Move or rename (a file: if at base_rev)", body=s.MoveRequest, response=s.EntryOut),

@@ -55,12 +55,16 @@ class DeviceOut(Struct):
     name: str
     created_at: Millis
     last_seen_at: Millis
+    #: the credential that made this call
     current: bool
+    #: "device": a bearer token; "web": a browser's session (its cookie)
+    kind: Literal["device", "web"]
 
     @classmethod
     def of(cls, device: Device, current_id: int | None) -> DeviceOut:
+        kind: Literal["device", "web"] = "web" if device.kind == "web" else "device"
         return cls(device.id, device.name, device.created_at, device.last_seen_at,
-                   device.id == current_id)
+                   device.id == current_id, kind)
 
 
 class DeviceList(Struct):
@@ -73,6 +77,23 @@ class Me(Struct):
     quota_bytes: int
     used_bytes: int
     device_id: int | None
+
+
+class LoginRequest(Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+class SessionOut(Struct):
+    #: the same as GET /me
+    user: Me
+    #: send it as X-CSRF-Token with every unsafe request (not GET, HEAD, OPTIONS)
+    csrf_token: str
+
+
+class LogoutAllRequest(Struct, forbid_unknown_fields=True):
+    #: also revoke every device token (sync clients, scripts, WebDAV apps)
+    devices: bool = False
 
 
 # -- files ----------------------------------------------------------------------
@@ -274,6 +295,32 @@ class ListQuery(Struct, forbid_unknown_fields=True):
 class ContentQuery(Struct, forbid_unknown_fields=True):
     path: str
     rev: Annotated[int, Meta(ge=1)] | None = None
+
+
+class ThumbnailQuery(Struct, forbid_unknown_fields=True):
+    path: str
+    #: the thumbnail's longest edge, in pixels (a smaller picture is not enlarged)
+    size: Literal[64, 256, 1024] = 256
+    #: the revision to show; the current one if absent
+    rev: Annotated[int, Meta(ge=1)] | None = None
+
+
+class ZipQuery(Struct, forbid_unknown_fields=True):
+    #: the folder whose entries are zipped
+    path: str = "/"
+    #: the entries of the folder to zip, joined by '/' (a name never holds one);
+    #: folders go in with all they hold; absent: the whole folder
+    names: str | None = None
+
+
+class SearchQuery(Struct, forbid_unknown_fields=True):
+    #: what names must contain, case- and accent-insensitively
+    q: Annotated[str, Meta(min_length=1, max_length=255)]
+    #: the folder searched, at any depth below it
+    path: str = "/"
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
+    #: a path: the next_after of the previous page
+    after: str | None = None
 
 
 class UploadQuery(Struct, forbid_unknown_fields=True):

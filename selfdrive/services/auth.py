@@ -54,6 +54,9 @@ class Principal(msgspec.Struct, frozen=True):
     is_admin: bool
     device_id: int | None
     device_name: str | None
+    #: how the caller signed in: "device" (a bearer token, or WebDAV's
+    #: password) or "web" (a browser's session cookie, services/sessions.py)
+    kind: str = "device"
 
 
 def token_digest(token: str) -> bytes:

@@ -198,23 +198,30 @@ class FileService:
     async def list_folder(
         self, who: Principal, path: str, *, limit: int = -1, after: str | None = None
     ) -> tuple[Entry, list[Entry]]:
-        parts = paths.split_path(path)
         async with self.db.read() as conn:
-            if parts == [SHARED_ROOT]:
-                return await self._list_shared(conn, who, limit, after)
-            folder, _ = await self.resolve(conn, who, path)
-            if not folder.node.is_folder:
-                raise NotAFolder(f"{folder.path} is a file, not a folder")
-            kids = [Entry(paths.join(folder.path, k.name), k)
-                    for k in await tree.children(conn, folder.node.id, limit=limit, after=after)]
-            if not parts and await sharesq.of_recipient(conn, who.user_id):
-                # The virtual folder takes its place in the root's name order.
-                virtual = await self.virtual_root(conn, who)
-                fits = (after is None or after < SHARED_ROOT) and (
-                    limit < 0 or len(kids) < limit or kids[-1].node.name > SHARED_ROOT)
-                if fits and all(k.node.name != SHARED_ROOT for k in kids):
-                    kids = sorted([*kids, virtual], key=lambda e: e.node.name)
-                    kids = kids if limit < 0 else kids[:limit]
+            return await self.children_in(conn, who, path, limit=limit, after=after)
+
+    async def children_in(
+        self, conn: aiosqlite.Connection, who: Principal, path: str, *, limit: int = -1,
+        after: str | None = None,
+    ) -> tuple[Entry, list[Entry]]:
+        """`list_folder` inside the caller's transaction."""
+        parts = paths.split_path(path)
+        if parts == [SHARED_ROOT]:
+            return await self._list_shared(conn, who, limit, after)
+        folder, _ = await self.resolve(conn, who, path)
+        if not folder.node.is_folder:
+            raise NotAFolder(f"{folder.path} is a file, not a folder")
+        kids = [Entry(paths.join(folder.path, k.name), k)
+                for k in await tree.children(conn, folder.node.id, limit=limit, after=after)]
+        if not parts and await sharesq.of_recipient(conn, who.user_id):
+            # The virtual folder takes its place in the root's name order.
+            virtual = await self.virtual_root(conn, who)
+            fits = (after is None or after < SHARED_ROOT) and (
+                limit < 0 or len(kids) < limit or kids[-1].node.name > SHARED_ROOT)
+            if fits and all(k.node.name != SHARED_ROOT for k in kids):
+                kids = sorted([*kids, virtual], key=lambda e: e.node.name)
+                kids = kids if limit < 0 else kids[:limit]
         return folder, kids
 
     async def _list_shared(

@@ -2,7 +2,8 @@
 
 First start creates the data dir (mode 0700), the keyring, the database, and,
 when no user exists, the ``admin`` user (see `ensure_admin`).  Layout:
-``<data>/meta.db``, ``<data>/blocks/``, ``<data>/keys/``, ``<data>/staging/``.
+``<data>/meta.db``, ``<data>/blocks/``, ``<data>/keys/``, ``<data>/staging/``,
+``<data>/thumbnails/`` (a sealed cache, store/thumbcache.py).
 """
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ from selfdrive.services.locks import LockManager
 from selfdrive.services.maintenance import Maintenance, Settings
 from selfdrive.services.notifications import NotificationService
 from selfdrive.services.props import PropService
+from selfdrive.services.search import SearchService
+from selfdrive.services.sessions import SessionService
 from selfdrive.services.shares import ShareService
+from selfdrive.services.thumbnails import ThumbnailService, ThumbnailSettings
 from selfdrive.services.trash import TrashService
 from selfdrive.services.uploads import UploadLimits, UploadService
+from selfdrive.services.zips import ZipService
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import CIPHER_NAMES, BlockCodec
 from selfdrive.store.content import ContentStore
@@ -37,6 +42,7 @@ from selfdrive.store.keys import cpu_has_aes, derived_key, load_keyring
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.meta.db import Database, migrate
 from selfdrive.store.staging import Staging
+from selfdrive.store.thumbcache import ThumbnailCache
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Runtime:
     blockstore: BlockStore
     content: ContentStore
     auth: AuthService
+    sessions: SessionService
     files: FileService
     listing: TreeLister
     blocks: BlockService
@@ -61,6 +68,9 @@ class Runtime:
     props: PropService
     locks: LockManager
     junk: JunkService
+    thumbnails: ThumbnailService
+    search: SearchService
+    zips: ZipService
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -131,9 +141,20 @@ async def open_runtime(
     )
     auth = AuthService(db, clock)
     links = LinkService(db, files, auth, clock, derived_key(keyring, "link grants"))
+    search = SearchService(files)
+    await search.fold_missing()  # rows from before migration 0011
+    t = config.thumbnails
+    thumbnails = ThumbnailService(
+        files,
+        ThumbnailCache(data / "thumbnails", derived_key(keyring, "thumbnail cache"),
+                       derived_key(keyring, "thumbnail names"), max_bytes=t.cache_bytes,
+                       guard=DiskGuard(data, config.storage.reserve_bytes)),
+        ThumbnailSettings(max_source_bytes=t.max_source_bytes, max_pixels=t.max_pixels),
+    )
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
-        auth=auth, links=links, files=files, listing=TreeLister(files),
+        auth=auth, sessions=SessionService(db, clock, auth), links=links, files=files,
+        listing=TreeLister(files),
         blocks=BlockService(db, content, clock),
         trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging, changes),
         fsck=FsckService(db, content), uploads=uploads, changes=changes,
@@ -142,6 +163,7 @@ async def open_runtime(
         junk=JunkService(db, files, clock, derived_key(keyring, "webdav side files"),
                          JunkSettings(patterns=config.webdav.junk,
                                       max_file_bytes=config.webdav.max_junk_file_bytes)),
+        thumbnails=thumbnails, search=search, zips=ZipService(files),
     )
 
 

@@ -11,10 +11,12 @@ from tests.conftest import Server
 PINNED = {
     "error": 500, "bad_request": 400, "invalid_path": 400, "invalid_range": 416,
     "incomplete_body": 400, "hash_mismatch": 400, "unauthenticated": 401, "forbidden": 403,
+    "wrong_credentials": 401, "csrf": 403,
     "not_found": 404, "revision_not_found": 404, "block_not_found": 404,
     "already_exists": 409, "not_a_folder": 409, "not_a_file": 409, "conflict": 409,
     "offset_mismatch": 409, "upload_busy": 423, "checksum_mismatch": 460,
-    "unsupported_media_type": 415, "too_many_uploads": 429, "missing_blocks": 412,
+    "unsupported_media_type": 415, "no_thumbnail": 415, "too_many_uploads": 429,
+    "missing_blocks": 412,
     "payload_too_large": 413, "quota_exceeded": 507, "cursor_expired": 410,
     "link_gone": 410, "rate_limited": 429, "parent_not_found": 409, "too_many_locks": 429,
     "locked": 423, "precondition_failed": 412, "bad_destination": 502,

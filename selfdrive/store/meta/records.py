@@ -17,11 +17,14 @@ class User(msgspec.Struct, frozen=True):
 
 
 class Device(msgspec.Struct, frozen=True):
+    """A device token or, with kind "web", a browser's session."""
+
     id: int
     user_id: int
     name: str
     created_at: int
     last_seen_at: int
+    kind: str = "device"
 
 
 class Node(msgspec.Struct, frozen=True):

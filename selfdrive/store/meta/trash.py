@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import aiosqlite
 import msgspec
 
+from selfdrive.core.names import fold
+
 
 class TrashEntry(msgspec.Struct, frozen=True):
     id: int
@@ -72,8 +74,8 @@ async def expired(conn: aiosqlite.Connection, before: int, limit: int) -> list[t
 async def untrash(conn: aiosqlite.Connection, node_id: int, parent_id: int, name: str) -> None:
     await conn.execute(
         "UPDATE nodes SET trashed_at = NULL, trashed_by = NULL, trashed_path = NULL,"
-        " parent_id = ?, name = ? WHERE id = ?",
-        (parent_id, name, node_id),
+        " parent_id = ?, name = ?, name_fold = ? WHERE id = ?",
+        (parent_id, name, fold(name), node_id),
     )
 
 

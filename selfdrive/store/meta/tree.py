@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import aiosqlite
 
+from selfdrive.core.names import fold
 from selfdrive.store.content import BlockRef, Extent
 from selfdrive.store.meta.batching import in_batches
 from selfdrive.store.meta.records import Node, Revision
@@ -35,6 +36,19 @@ async def node_by_id(conn: aiosqlite.Connection, node_id: int) -> Node | None:
     async with conn.execute(f"SELECT {_NODE_COLS} {_NODE_FROM} WHERE n.id = ?", (node_id,)) as cur:
         row = await cur.fetchone()
     return _node(row) if row else None
+
+
+async def nodes_by_ids(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, Node]:
+    """The nodes of *ids* that exist, by id."""
+    out: dict[int, Node] = {}
+    for batch, marks in in_batches(ids):
+        async with conn.execute(
+            f"SELECT {_NODE_COLS} {_NODE_FROM} WHERE n.id IN ({marks})", batch
+        ) as cur:
+            for row in await cur.fetchall():
+                node = _node(row)
+                out[node.id] = node
+    return out
 
 
 async def child(conn: aiosqlite.Connection, parent_id: int, name: str) -> Node | None:
@@ -86,9 +100,9 @@ async def insert_node(
     conn: aiosqlite.Connection, owner_id: int, parent_id: int, name: str, kind: str, now: int
 ) -> int:
     cur = await conn.execute(
-        "INSERT INTO nodes (owner_id, parent_id, name, kind, created_at, modified_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (owner_id, parent_id, name, kind, now, now),
+        "INSERT INTO nodes (owner_id, parent_id, name, name_fold, kind, created_at, modified_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (owner_id, parent_id, name, fold(name), kind, now, now),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
@@ -98,8 +112,8 @@ async def rename_node(
     conn: aiosqlite.Connection, node_id: int, parent_id: int, name: str, now: int
 ) -> None:
     await conn.execute(
-        "UPDATE nodes SET parent_id = ?, name = ?, modified_at = ? WHERE id = ?",
-        (parent_id, name, now, node_id),
+        "UPDATE nodes SET parent_id = ?, name = ?, name_fold = ?, modified_at = ? WHERE id = ?",
+        (parent_id, name, fold(name), now, node_id),
     )
 
 

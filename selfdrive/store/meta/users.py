@@ -1,4 +1,4 @@
-"""Queries on users and devices."""
+"""Queries on users and devices (device tokens and web sessions: `Device.kind`)."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ async def insert_user(
     user_id = cur.lastrowid
     assert user_id is not None
     cur = await conn.execute(
-        "INSERT INTO nodes (owner_id, parent_id, name, kind, created_at, modified_at)"
-        " VALUES (?, NULL, '', 'folder', ?, ?)",
+        "INSERT INTO nodes (owner_id, parent_id, name, name_fold, kind, created_at, modified_at)"
+        " VALUES (?, NULL, '', '', 'folder', ?, ?)",
         (user_id, now, now),
     )
     await conn.execute("UPDATE users SET root_id = ? WHERE id = ?", (cur.lastrowid, user_id))
@@ -67,25 +67,29 @@ async def add_usage(conn: aiosqlite.Connection, user_id: int, delta: int) -> Non
     )
 
 
+_DEVICE_COLS = "id, user_id, name, created_at, last_seen_at, kind"
+
+
 async def insert_device(
-    conn: aiosqlite.Connection, user_id: int, name: str, token_hash: bytes, now: int
+    conn: aiosqlite.Connection, user_id: int, name: str, token_hash: bytes, now: int,
+    kind: str = "device",
 ) -> int:
     cur = await conn.execute(
-        "INSERT INTO devices (user_id, name, token_hash, created_at, last_seen_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (user_id, name, token_hash, now, now),
+        "INSERT INTO devices (user_id, name, token_hash, created_at, last_seen_at, kind)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (user_id, name, token_hash, now, now, kind),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
 async def device_by_token_hash(
-    conn: aiosqlite.Connection, token_hash: bytes
+    conn: aiosqlite.Connection, token_hash: bytes, kind: str = "device"
 ) -> tuple[Device, User] | None:
+    """The device (or web session, by *kind*) that holds this token, and its user."""
     async with conn.execute(
-        "SELECT d.id, d.user_id, d.name, d.created_at, d.last_seen_at"
-        " FROM devices d WHERE d.token_hash = ?",
-        (token_hash,),
+        f"SELECT {_DEVICE_COLS} FROM devices WHERE token_hash = ? AND kind = ?",
+        (token_hash, kind),
     ) as cur:
         row = await cur.fetchone()
     if row is None:
@@ -96,10 +100,9 @@ async def device_by_token_hash(
 
 
 async def list_devices(conn: aiosqlite.Connection, user_id: int) -> list[Device]:
+    """Device tokens and web sessions alike, oldest first."""
     async with conn.execute(
-        "SELECT id, user_id, name, created_at, last_seen_at FROM devices"
-        " WHERE user_id = ? ORDER BY id",
-        (user_id,),
+        f"SELECT {_DEVICE_COLS} FROM devices WHERE user_id = ? ORDER BY id", (user_id,),
     ) as cur:
         return [Device(*tuple(row)) for row in await cur.fetchall()]
 
@@ -113,3 +116,33 @@ async def delete_device(conn: aiosqlite.Connection, user_id: int, device_id: int
 
 async def touch_device(conn: aiosqlite.Connection, device_id: int, now: int) -> None:
     await conn.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", (now, device_id))
+
+
+async def delete_devices_of(
+    conn: aiosqlite.Connection, user_id: int, kinds: tuple[str, ...]
+) -> int:
+    """Delete every device of these kinds of a user; returns how many."""
+    marks = ", ".join("?" * len(kinds))
+    cur = await conn.execute(
+        f"DELETE FROM devices WHERE user_id = ? AND kind IN ({marks})", (user_id, *kinds)
+    )
+    return cur.rowcount
+
+
+async def delete_session_by_token_hash(conn: aiosqlite.Connection, token_hash: bytes) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM devices WHERE token_hash = ? AND kind = 'web'", (token_hash,)
+    )
+    return cur.rowcount > 0
+
+
+async def delete_ended_sessions(
+    conn: aiosqlite.Connection, idle_since: int, created_since: int
+) -> int:
+    """Delete the web sessions last seen before *idle_since* or created before
+    *created_since*; returns how many."""
+    cur = await conn.execute(
+        "DELETE FROM devices WHERE kind = 'web' AND (last_seen_at < ? OR created_at < ?)",
+        (idle_since, created_since),
+    )
+    return cur.rowcount

@@ -1,0 +1,139 @@
+"""The bundled web UI: static files served by the same process, no build step.
+
+Terms: the *shell* is ``index.html``, the one page every app URL answers
+(``/``, ``/files/...``, ``/trash``, ``/account``, ``/login``); the browser
+code in ``static/`` then draws the view the URL names, talking only to the
+public HTTP API (the session cookie and CSRF rules are in docs/web.md).
+``vendor/`` holds third-party files copied byte for byte from npm
+(vendor/README.md; scripts/vendor-web.py refreshes them).
+
+Safety (DESIGN.md rule 7 and issue 8's list): the shell's only inline
+script is the import map, allowed by its SHA-256 in the Content-Security-
+Policy, so no other inline script can ever run; pages refuse framing and
+send no referrer.  Static files carry nosniff and a type chosen here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import mimetypes
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Message, Receive, Scope, Send
+
+WEB_DIR = Path(__file__).resolve().parent
+STATIC = "/static"
+VENDOR = "/vendor"
+
+#: the URLs that answer the shell; the browser code reads the rest of the URL
+APP_PATHS = ("/", "/files", "/files/{rest:path}", "/trash", "/account", "/login")
+
+#: bare module specifiers -> vendored files (vendor/README.md)
+IMPORT_MAP = {
+    "imports": {
+        "preact": f"{VENDOR}/preact/preact.module.js",
+        "preact/hooks": f"{VENDOR}/preact/hooks.module.js",
+        "htm": f"{VENDOR}/htm/htm.module.js",
+    }
+}
+
+#: what static files are, whatever the platform's mime.types says (a module
+#: script served as octet-stream is refused under nosniff)
+TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".webmanifest": "application/manifest+json",
+    ".json": "application/json",
+    ".md": "text/plain; charset=utf-8",
+}
+
+COMMON_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def page_csp(script_hashes: list[str]) -> str:
+    scripts = " ".join(f"'sha256-{h}'" for h in script_hashes)
+    return (
+        "default-src 'self'; "
+        f"script-src 'self' {scripts}; "
+        "style-src 'self'; "
+        "img-src 'self' data: blob:; "
+        "media-src 'self' blob:; "
+        "connect-src 'self'; "
+        "worker-src 'self'; "
+        "font-src 'self' data:; "
+        "object-src 'none'; "
+        "base-uri 'none'; "
+        "form-action 'self'; "
+        "frame-ancestors 'none'; "
+        "manifest-src 'self'"
+    )
+
+
+class Shell:
+    """index.html with its import map filled in, and the headers that go with it."""
+
+    def __init__(self) -> None:
+        importmap = json.dumps(IMPORT_MAP, separators=(",", ":"))
+        digest = base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()
+        template = (WEB_DIR / "index.html").read_text(encoding="utf-8")
+        self.body = template.replace("{{IMPORTMAP}}", importmap).encode()
+        self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+        self.headers = {
+            **COMMON_HEADERS,
+            "Content-Security-Policy": page_csp([digest]),
+            "Cache-Control": "no-cache",
+            "ETag": self.etag,
+        }
+
+    async def page(self, request: Request) -> Response:
+        if request.headers.get("if-none-match") == self.etag:
+            return Response(status_code=304, headers=self.headers)
+        return Response(self.body, media_type="text/html; charset=utf-8", headers=self.headers)
+
+
+class StaticHeaders:
+    """Serve a directory with our types, nosniff and revalidation on every load."""
+
+    def __init__(self, directory: Path) -> None:
+        self.files = StaticFiles(directory=directory, check_dir=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        suffix = Path(scope.get("path", "")).suffix.lower()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"content-type", b"cache-control")]
+                ctype = TYPES.get(suffix) or mimetypes.guess_type("x" + suffix)[0]
+                headers.append((b"content-type", (ctype or "application/octet-stream").encode()))
+                headers.append((b"cache-control", b"no-cache"))
+                headers += [(k.lower().encode(), v.encode()) for k, v in COMMON_HEADERS.items()]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.files(scope, receive, send_with_headers)
+
+
+def routes() -> list[BaseRoute]:
+    """The web UI's routes: the shell at every app URL, static and vendored files."""
+    shell = Shell()
+    pages: list[BaseRoute] = [Route(p, shell.page, methods=["GET", "HEAD"]) for p in APP_PATHS]
+    return [
+        *pages,
+        Mount(STATIC, app=StaticHeaders(WEB_DIR / "static")),
+        Mount(VENDOR, app=StaticHeaders(WEB_DIR / "vendor")),
+    ]
