@@ -24,6 +24,7 @@ from selfdrive.http.routes import API, API_PREFIX, ROOT
 from selfdrive.http.webdav import PREFIX as DAV_PREFIX
 from selfdrive.http.webdav import WebDAV
 from selfdrive.services.runtime import Runtime
+from selfdrive.web import routes as web_routes
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -41,6 +42,7 @@ def create_app(runtime: Runtime) -> Starlette:
     metrics = Metrics(runtime) if runtime.config.metrics.enabled else None
     if metrics is not None and not runtime.config.metrics.port:
         routes.append(Route(METRICS_PATH, metrics_endpoint, methods=["GET"]))  # admins only
+    routes += web_routes()  # the web UI: its shell, static and vendored files
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

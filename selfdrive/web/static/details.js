@@ -1,0 +1,61 @@
+// A file's details panel: where it is, its size and dates, and its
+// revisions (date, size, who, which device), each downloadable and
+// restorable with a click (the old content becomes the newest revision).
+
+import { useEffect, useState } from 'preact/hooks'
+import { api, describe, downloadUrl, startDownload } from './api.js'
+import { Icon } from './icons.js'
+import { t } from './strings.js'
+import { Modal, toast } from './ui.js'
+import { formatDate, formatSize, html, parentOf } from './util.js'
+
+export function Details({ entry, onClose, onChanged }) {
+  const [revisions, setRevisions] = useState(null)
+  const [error, setError] = useState('')
+  const [version, setVersion] = useState(0)
+  useEffect(() => {
+    const ctl = new AbortController()
+    api('GET', '/files/list_revisions', { query: { path: entry.path, limit: 100 }, signal: ctl.signal })
+      .then((r) => setRevisions(r.revisions))
+      .catch((err) => { if (err.name !== 'AbortError') setError(describe(err)) })
+    return () => ctl.abort()
+  }, [entry.path, version])
+  async function restore(rev) {
+    try {
+      await api('POST', '/files/restore', { body: { path: entry.path, rev } })
+      toast(t('revisionRestored', rev))
+      setVersion((v) => v + 1)
+      onChanged()
+    } catch (err) { toast(describe(err), { error: true }) }
+  }
+  const newest = revisions && revisions.length ? revisions[0].rev : null
+  return html`<${Modal} title=${html`<bdi>${entry.name}</bdi>`} onClose=${onClose}>
+    <div class="modal-body details">
+      <dl class="facts">
+        <dt>${t('location')}</dt><dd><bdi>${parentOf(entry.path)}</bdi></dd>
+        <dt>${t('colSize')}</dt><dd>${formatSize(entry.size)}</dd>
+        <dt>${t('colModified')}</dt><dd>${formatDate(entry.modified)}</dd>
+      </dl>
+      <h3>${t('revisions')}</h3>
+      ${error && html`<p class="error" role="alert">${error}</p>`}
+      ${!revisions && !error && html`<p class="muted">${t('loading')}</p>`}
+      ${revisions && !revisions.length && html`<p class="muted">${t('noRevisions')}</p>`}
+      ${revisions && html`<ol class="revisions" aria-label=${t('revisions')}>
+        ${revisions.map((r) => html`<li key=${r.rev} class="revision">
+          <div>
+            <strong>${t('revisionOf', r.rev)}</strong>${r.rev === newest ? html` <span class="badge">${t('current')}</span>` : ''}
+            <div class="muted">${formatDate(r.modified)} · ${formatSize(r.size)}</div>
+            <div class="muted"><bdi>${t('by', r.author, r.device)}</bdi></div>
+          </div>
+          <div class="revision-actions">
+            <button type="button" class="icon-button" aria-label=${t('downloadRevision', r.rev)}
+                    title=${t('downloadRevision', r.rev)}
+                    onClick=${() => startDownload(downloadUrl(entry.path, r.rev))}><${Icon} name="download" /></button>
+            ${r.rev !== newest && html`<button type="button" onClick=${() => restore(r.rev)}
+                    aria-label=${t('restoreRevision', r.rev)}>${t('restore')}</button>`}
+          </div>
+        </li>`)}
+      </ol>`}
+    </div>
+  <//>`
+}
