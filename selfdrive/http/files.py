@@ -221,7 +221,9 @@ async def post_pin(call: Call[None, PinRequest]) -> RevisionOut:
 
 
 async def get_trash(call: Call[None, None]) -> TrashList:
-    return TrashList(entries=[TrashEntryOut.of(e) for e in await call.runtime.trash.list(call.who)])
+    keep_ms = call.runtime.config.maintenance.trash_retention_s * 1000
+    entries = await call.runtime.trash.list(call.who)
+    return TrashList(entries=[TrashEntryOut.of(e, keep_ms) for e in entries])
 
 
 async def post_trash_restore(call: Call[None, TrashRestoreRequest]) -> EntryOut:

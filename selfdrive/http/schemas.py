@@ -244,11 +244,13 @@ class TrashEntryOut(Struct):
     deleted_at: Millis
     deleted_by: str | None
     size: int
+    #: when the trash's expiry deletes it for good ([maintenance] trash_retention_s)
+    expires_at: Millis
 
     @classmethod
-    def of(cls, e: TrashEntry) -> TrashEntryOut:
+    def of(cls, e: TrashEntry, keep_ms: int) -> TrashEntryOut:
         return cls(e.id, e.path, e.name, e.kind, e.deleted_at, e.deleted_by,  # type: ignore[arg-type]
-                   e.size)
+                   e.size, e.deleted_at + keep_ms)
 
 
 class TrashList(Struct):

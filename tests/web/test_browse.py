@@ -202,3 +202,36 @@ def test_phone_layout_opens_with_a_tap_and_selects_with_a_long_press(
     assert bar is not None and bar["y"] > 700  # at the bottom, under the thumb
     page.locator(".item", has_text="b.txt").tap()
     expect(page.get_by_role("toolbar", name="2 selected")).to_be_visible()
+    screenshot(page, "selection-phone-light")
+    dark = make_page(user, phone=True, dark=True)
+    expect(dark.locator(".item")).to_have_count(3)
+    screenshot(dark, "files-phone-dark")
+
+
+def test_grid_view_shows_server_thumbnails_and_dark_mode_follows_the_system(
+    make_page: MakePage, user: User
+) -> None:
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    png, heic = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (800, 600), "orange").save(png, "PNG")
+    pillow_heif.from_pillow(Image.new("RGB", (640, 480), "purple")).save(heic, quality=60)
+    with user.api() as c:
+        put(c, "/Camera/sunset.png", png.getvalue())
+        put(c, "/Camera/IMG_0001.HEIC", heic.getvalue())
+    page = make_page(user, dark=True, path="/files/Camera")
+    page.get_by_role("button", name="Grid view").click()
+    thumbs = page.locator(".listing.grid img.thumb")
+    expect(thumbs).to_have_count(2)
+    for i in range(2):
+        thumbs.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=thumbs.nth(i).element_handle()
+        )
+        assert thumbs.nth(i).evaluate("img => img.naturalWidth") <= 256
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(21, 24, 28)", background
+    screenshot(page, "grid-desktop-dark")

@@ -73,6 +73,43 @@ def test_a_folder_upload_keeps_its_nested_folders(
         assert content(c, "/Holiday/day2/c.bin") == (root / "day2" / "c.bin").read_bytes()
 
 
+def test_dropping_a_real_folder_keeps_nested_and_empty_folders(
+    make_page: MakePage, user: User, tmp_path: Path
+) -> None:
+    root = tmp_path / "Album"
+    (root / "2024" / "summer").mkdir(parents=True)
+    (root / "empty").mkdir()
+    (root / "2024" / "summer" / "sea.txt").write_bytes(b"sea")
+    (root / "cover.txt").write_bytes(b"cover")
+    page = make_page(user)
+    expect(page.locator(".files")).to_be_visible()
+    # The browser's own drag and drop of a folder from the desktop (CDP
+    # Input.dispatchDragEvent with a real path: the page gets real entries).
+    cdp = page.context.new_cdp_session(page)
+    data = {"items": [], "files": [str(root)], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, "x": 600, "y": 400, "data": data})
+    wait_uploads_done(page, 2)
+    with user.api() as c:
+        assert content(c, "/Album/2024/summer/sea.txt") == b"sea"
+        assert content(c, "/Album/cover.txt") == b"cover"
+        r = c.get("/files/metadata", params={"path": "/Album/empty"})
+        assert r.status_code == 200 and r.json()["kind"] == "folder"
+
+
+def test_keyboard_only_upload_with_u(make_page: MakePage, user: User, tmp_path: Path) -> None:
+    f = tmp_path / "typed.txt"
+    f.write_bytes(b"uploaded without a mouse")
+    page = make_page(user)
+    expect(page.locator(".files")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("u")
+    chooser.value.set_files(f)
+    wait_uploads_done(page, 1)
+    expect(page.locator(".item .name")).to_have_text(["typed.txt"])
+
+
 def test_a_name_clash_asks_keep_both_replace_or_skip(make_page: MakePage, user: User) -> None:
     with user.api() as c:
         r = c.put("/files/content", params={"path": "/report.txt"}, content=b"old")

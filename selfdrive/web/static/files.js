@@ -278,8 +278,8 @@ export function FilesView({ route, onChanged }) {
                 title=${mode === 'grid' ? t('listView') : t('gridView')}
                 onClick=${() => setMode(mode === 'grid' ? 'list' : 'grid')}>
           <${Icon} name=${mode === 'grid' ? 'list' : 'grid'} /></button>
-        <button type="button" class="icon-button" aria-label=${t('shortcuts')} title=${t('shortcuts')}
-                onClick=${act.showShortcuts}><${Icon} name="keyboard" /></button>
+        <button type="button" class="icon-button keys-button" aria-label=${t('shortcuts')}
+                title=${t('shortcuts')} onClick=${act.showShortcuts}><${Icon} name="keyboard" /></button>
       </div>
       <input ref=${fileInput} type="file" multiple hidden aria-label=${t('uploadFiles')}
              onChange=${(e) => { uploadFiles({ files: fromInput(e.target.files) }); e.target.value = '' }} />
