@@ -187,37 +187,38 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
-def descendants_cpu(root: int, skip: int, name: str) -> float:
-    """CPU seconds of the live processes below *root* whose command line holds *name*,
-    leaving out *skip* (the server)."""
+def chromium_cpu(root: int) -> dict[str, float]:
+    """CPU seconds of the live Chromium processes below *root*, by kind: "browser" (the main
+    process, where Blobs are kept), "renderer" (the page: tus-js-client), "network" (the
+    network service, which reads the request body and writes the socket), "other"."""
     parent: dict[int, int] = {}
-    stats: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parent[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
-        stats[pid] = stat
-    total = 0.0
-    for pid in stats:
-        p, inside = pid, False
-        while p > 1 and p in parent:
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    kinds: dict[str, float] = {"browser": 0.0, "renderer": 0.0, "network": 0.0, "other": 0.0}
+    for pid in parent:
+        p = pid
+        while p > 1 and p in parent and p != root:
             p = parent[p]
-            if p == root:
-                inside = True
-                break
-        if not inside or pid == skip:
+        if p != root or pid == root:
             continue
         try:
-            if name in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
-                total += cpu_seconds(pid)
+            cmd = Path(f"/proc/{pid}/cmdline").read_text(errors="replace").split("\0")
+            cpu = cpu_seconds(pid)
         except OSError:
             continue
-    return total
+        if "chromium" not in cmd[0]:
+            continue
+        flags = " ".join(cmd[1:])
+        kind = ("network" if "network.mojom.NetworkService" in flags
+                else "renderer" if "--type=renderer" in flags
+                else "other" if "--type=" in flags else "browser")
+        kinds[kind] += cpu
+    return kinds
 
 
 class ServerPeak:
@@ -308,18 +309,24 @@ def listing_run(context: BrowserContext, count: int) -> ListingRun:
 # -- (2) uploads ---------------------------------------------------------------------------
 
 
+#: an upload's seconds, the client's CPU seconds, and the browser's by process kind
+Timed = tuple[float, float, dict[str, float]]
+
+
 @dataclass
 class Upload:
     seconds: float
     server_cpu: float
     client_cpu: float
     peak_mb: float
+    #: the browser's CPU seconds by Chromium process kind (see chromium_cpu)
+    split: dict[str, float]
 
 
 @dataclass
 class Method:
     label: str
-    run: Callable[[Path], tuple[float, float]]  # source -> (seconds, client CPU s)
+    run: Callable[[Path], Timed]
     done: list[Upload] = field(default_factory=list)
 
     def rates(self, size: int) -> list[float]:
@@ -346,10 +353,8 @@ def stamp(path: Path, tag: int) -> None:
         os.close(fd)
 
 
-def browser_upload(context: BrowserContext, size: int, chunk_mib: int) -> Callable[[Path],
-                                                                                 tuple[float,
-                                                                                       float]]:
-    def run(src: Path) -> tuple[float, float]:
+def browser_upload(context: BrowserContext, size: int, chunk_mib: int) -> Callable[[Path], Timed]:
+    def run(src: Path) -> Timed:
         page = context.new_page()
         try:
             if chunk_mib != UI_CHUNK_MIB:
@@ -358,16 +363,19 @@ def browser_upload(context: BrowserContext, size: int, chunk_mib: int) -> Callab
             page.wait_for_function(
                 "() => /^\\d+ items?$/.test(document.querySelector('.listing-status')"
                 "?.textContent.trim() || '')")
-            before = descendants_cpu(os.getpid(), -1, "chromium")
+            before = chromium_cpu(os.getpid())
             started = time.monotonic()
             page.set_input_files(FILE_INPUT, str(src))
             state = page.wait_for_function(UPLOAD_STATE, polling=50,
                                            timeout=max(600_000, size // 100_000)).json_value()
             took = time.monotonic() - started
-            cpu = descendants_cpu(os.getpid(), -1, "chromium") - before
+            after = chromium_cpu(os.getpid())
             if state != "done":
                 raise BenchError(f"the browser upload failed: {state}")
-            return took, cpu
+            split = {k: after[k] - before[k] for k in after}
+            print("  chromium CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in split.items()),
+                  file=sys.stderr)
+            return took, sum(split.values()), split
         finally:
             page.close()
     return run
@@ -382,8 +390,8 @@ def serve_chunk(route: Route, chunk_mib: int) -> None:
     route.fulfill(response=original, body=text)
 
 
-def curl_upload(site: Site) -> Callable[[Path], tuple[float, float]]:
-    def run(src: Path) -> tuple[float, float]:
+def curl_upload(site: Site) -> Callable[[Path], Timed]:
+    def run(src: Path) -> Timed:
         url = f"{site.base}/api/v1/files/content?path=/{src.name}"
         cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect:",
                "-H", f"Authorization: Bearer {site.token}", "-T", str(src), url]
@@ -395,12 +403,12 @@ def curl_upload(site: Site) -> Callable[[Path], tuple[float, float]]:
         if r.stdout.strip() != "201":
             raise BenchError(f"curl PUT: {r.stdout.strip()} {r.stderr.strip()}")
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        return took, cpu
+        return took, cpu, {}
     return run
 
 
-def tus_upload(site: Site, chunk_mib: int) -> Callable[[Path], tuple[float, float]]:
-    def run(src: Path) -> tuple[float, float]:
+def tus_upload(site: Site, chunk_mib: int) -> Callable[[Path], Timed]:
+    def run(src: Path) -> Timed:
         client = TusClient(site.base + "/api/v1/uploads",
                            headers={"Authorization": f"Bearer {site.token}"})
         before = time.process_time()
@@ -408,7 +416,7 @@ def tus_upload(site: Site, chunk_mib: int) -> Callable[[Path], tuple[float, floa
         uploader = client.uploader(file_path=str(src), chunk_size=chunk_mib * MIB,
                                    metadata={"filename": src.name, "folder": "/"})
         uploader.upload()
-        return time.monotonic() - started, time.process_time() - before
+        return time.monotonic() - started, time.process_time() - before, {}
     return run
 
 
@@ -436,9 +444,9 @@ def upload_rounds(site: Site, methods: list[Method], src: Path, size: int, runs:
             os.sync()
             cpu0 = cpu_seconds(site.server.pid)
             with ServerPeak(site.server.pid) as peak:
-                took, client_cpu = method.run(src)
+                took, client_cpu, split = method.run(src)
             server_cpu = cpu_seconds(site.server.pid) - cpu0
-            method.done.append(Upload(took, server_cpu, client_cpu, peak.mb))
+            method.done.append(Upload(took, server_cpu, client_cpu, peak.mb, split))
             print(f"  round {r + 1} {method.label}: {size / took / MB:.0f} MB/s in"
                   f" {took:.1f} s, server CPU {server_cpu:.1f} s, client CPU"
                   f" {client_cpu:.1f} s, server peak RSS {peak.mb:.0f} MB", file=sys.stderr)
@@ -484,8 +492,10 @@ def print_uploads(methods: list[Method], size: int, chunk_mib: int) -> None:
               f" | {median([u.server_cpu for u in m.done]):.1f}"
               f" | {median([u.client_cpu for u in m.done]):.1f}"
               f" | {max(u.peak_mb for u in m.done):.0f} |")
+    split = methods[0].done[0].split
+    print("\nChromium's CPU seconds per browser upload, median, by process: " + ", ".join(
+        f"{k} {median([u.split[k] for u in methods[0].done]):.1f}" for k in split) + ".\n")
     browser = methods[0].rates(size)
-    print()
     for m in methods[1:]:
         api = m.rates(size)
         print(f"- browser / {m.label}: best {max(browser) / max(api):.2f},"

@@ -14,6 +14,15 @@ import { UploadPanel } from './uploadpanel.js'
 import { setUploadUser } from './uploads.js'
 import { classes, filesUrl, formatSize, html, navigate, navigation, parseLocation } from './util.js'
 
+// Files dropped where no view takes them (a dialog, the sign-in page, the
+// moment before a view is ready) must never make the browser open them and
+// leave the app.
+for (const type of ['dragover', 'drop']) {
+  addEventListener(type, (e) => {
+    if ([...(e.dataTransfer ? e.dataTransfer.types : [])].includes('Files')) e.preventDefault()
+  })
+}
+
 function useRoute() {
   const [route, setRoute] = useState(parseLocation)
   useEffect(() => {
