@@ -79,7 +79,10 @@ async function start(task) {
     onProgress(sent, total) { progress(task.id, sent, total) },
     onShouldRetry(err) {
       const status = err.originalResponse ? err.originalResponse.getStatus() : 0
-      if (status === 0 || status >= 500 || status === 423 || status === 429) {
+      // 507 is the quota or a full disk: retrying cannot help, say so now.
+      const transient = status === 0 || status === 408 || status === 423 || status === 429 ||
+        (status >= 500 && status !== 507 && status !== 501)
+      if (transient) {
         update(task.id, { error: t('reconnecting') })
         return true
       }
