@@ -167,7 +167,7 @@ def test_pages_pass_axe_and_send_a_strict_csp(make_page: MakePage, user: User, d
     screenshot(page, f"files-desktop-{'dark' if dark else 'light'}")
     for path in ("/", "/trash", "/account"):
         page.goto(path)
-        page.wait_for_load_state("networkidle")
+        expect(page.locator("[data-loaded=true]")).to_be_visible()
         assert run_axe(page) == [], path
     page.context.clear_cookies()
     page.goto("/login")
@@ -235,3 +235,18 @@ def test_grid_view_shows_server_thumbnails_and_dark_mode_follows_the_system(
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(21, 24, 28)", background
     screenshot(page, "grid-desktop-dark")
+
+
+def test_the_open_folder_updates_live_when_another_device_changes_it(
+    make_page: MakePage, user: User
+) -> None:
+    with user.api() as c:
+        put(c, "/Shared/old.txt", b"o")
+    page = make_page(user, path="/files/Shared")
+    expect(page.locator(".item .name")).to_have_text(["old.txt"])
+    with user.api() as c:  # another device: no reload, no click
+        put(c, "/Shared/new.txt", b"n")
+        c.post(
+            "/files/move", json={"from_path": "/Shared/old.txt", "to_path": "/Shared/renamed.txt"}
+        )
+    expect(page.locator(".item .name")).to_have_text(["new.txt", "renamed.txt"], timeout=10_000)

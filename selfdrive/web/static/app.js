@@ -7,6 +7,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks'
 import { api, ApiError, sessionEnded, setCsrf } from './api.js'
 import { FilesView } from './files.js'
 import { Icon } from './icons.js'
+import { follow } from './live.js'
 import { Account, Login, Trash } from './pages.js'
 import { t } from './strings.js'
 import { DialogHost, Toasts } from './ui.js'
@@ -51,7 +52,11 @@ function App() {
     return () => sessionEnded.removeEventListener('ended', ended)
   }, [])
 
-  useEffect(() => { if (me) setUploadUser(me.username) }, [me])
+  useEffect(() => {
+    if (!me) return
+    setUploadUser(me.username)
+    follow()
+  }, [me])
 
   // Signed out: every page is the sign-in page, and comes back after it.
   useEffect(() => {

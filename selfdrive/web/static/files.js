@@ -9,6 +9,7 @@ import * as act from './actions.js'
 import { api, describe, listFolder, thumbnailUrl } from './api.js'
 import { Details } from './details.js'
 import { Icon } from './icons.js'
+import { changed, ready } from './live.js'
 import { Preview } from './preview.js'
 import { t } from './strings.js'
 import { landed, fromDrop, fromInput, uploadInto } from './uploads.js'
@@ -65,10 +66,10 @@ function useListing(path, q, reloadKey) {
       }, 150)
       return () => { clearTimeout(timer); ctl.abort() }
     }
-    listFolder(path, {
+    ready.then(() => listFolder(path, {
       signal: ctl.signal,
       onPage: (folder, entries, more) => setState({ key, folder, entries, loading: more, more, error: '' }),
-    }).catch(fail)
+    })).catch(fail)
     return () => ctl.abort()
   }, [path, q, reloadKey])
   return state
@@ -102,6 +103,17 @@ export function FilesView({ route, onChanged }) {
   // A new folder or search starts with nothing selected.
   useEffect(() => { setSelected(new Set()); setAnchor(-1); setFocus(0); setRenaming(null) }, [path, q])
   useEffect(() => { setSearchText(q) }, [q])
+  // Another device or person changed this folder: list it again (debounced).
+  useEffect(() => {
+    let timer = 0
+    const onChanged = (e) => {
+      if (q || !e.detail.has(path)) return
+      clearTimeout(timer)
+      timer = setTimeout(() => setReloadKey((k) => k + 1), 300)
+    }
+    changed.addEventListener('changed', onChanged)
+    return () => { clearTimeout(timer); changed.removeEventListener('changed', onChanged) }
+  }, [path, q])
   useEffect(() => {
     const onLanded = (e) => { if (e.detail === path) reload() }
     landed.addEventListener('landed', onLanded)
@@ -257,7 +269,8 @@ export function FilesView({ route, onChanged }) {
   const gridCols = useRef(1)
   const previewEntry = preview ? byName.get(preview) : null
 
-  return html`<section class=${classes('files', dropping && 'dropping')} aria-labelledby="files-title">
+  return html`<section class=${classes('files', dropping && 'dropping')} aria-labelledby="files-title"
+      data-loaded=${listing.loading ? 'false' : 'true'}>
     <header class="toolbar">
       <${Breadcrumbs} path=${path} dropProps=${folderDropProps} />
       <div class="toolbar-actions">

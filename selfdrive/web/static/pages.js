@@ -81,7 +81,8 @@ export function Trash({ retentionNote, onChanged }) {
     else next.add(id)
     setPicked(next)
   }
-  return html`<section class="page trash" aria-labelledby="trash-title">
+  return html`<section class="page trash" aria-labelledby="trash-title"
+      data-loaded=${entries || error ? 'true' : 'false'}>
     <header class="page-head">
       <h1 id="trash-title">${t('trashTitle')}</h1>
       <div class="page-actions">
@@ -139,7 +140,8 @@ export function Account({ me, onSignedOut }) {
     try { await api('POST', '/auth/logout_all', { body: { devices: alsoDevices } }) } catch { /* gone */ }
     onSignedOut()
   }
-  return html`<section class="page account" aria-labelledby="account-title">
+  return html`<section class="page account" aria-labelledby="account-title"
+      data-loaded=${devices || error ? 'true' : 'false'}>
     <header class="page-head"><h1 id="account-title">${t('accountTitle')}</h1></header>
     <p><bdi>${t('signedInAs', me.username)}</bdi></p>
     <p class="muted">${t('quotaUsed', formatSize(me.used_bytes), me.quota_bytes ? formatSize(me.quota_bytes) : '')}</p>

@@ -1,0 +1,52 @@
+// Live updates: one long poll per tab on the change feed's doorbell
+// (GET /changes/wait), then the changes themselves (GET /changes). Views
+// listen for the folders that changed; the loop honours the server's
+// backoff hint and waits longer after errors, never spinning.
+
+import { api } from './api.js'
+import { parentOf } from './util.js'
+
+/** fires {detail: Set of folder paths whose listing changed} */
+export const changed = new EventTarget()
+
+let running = false
+let markReady = null
+/**
+ * Resolves once the feed's cursor is taken (or could not be): a listing
+ * fetched after it cannot miss a change that the feed will not report.
+ */
+export const ready = new Promise((resolve) => { markReady = resolve })
+
+export async function follow() {
+  if (running) return
+  running = true
+  let cursor = null
+  let pause = 0
+  for (;;) {
+    if (pause) await new Promise((resolve) => setTimeout(resolve, pause * 1000))
+    try {
+      if (!cursor) cursor = (await api('GET', '/changes/latest', { quiet401: true })).cursor
+      markReady()
+      const ring = await api('GET', '/changes/wait', { query: { cursor, timeout: 60 }, quiet401: true })
+      pause = ring.backoff || 0
+      if (!ring.changes) continue
+      const folders = new Set()
+      for (;;) {
+        const page = await api('GET', '/changes', { query: { cursor, limit: 1000 }, quiet401: true })
+        for (const c of page.changes) {
+          folders.add(parentOf(c.path))
+          if (c.kind === 'folder') folders.add(c.path)
+          if (c.old_path) folders.add(parentOf(c.old_path))
+        }
+        cursor = page.cursor
+        if (!page.has_more) break
+      }
+      if (folders.size) changed.dispatchEvent(new CustomEvent('changed', { detail: folders }))
+    } catch (err) {
+      markReady()
+      if (err.status === 401) { running = false; return } // signed out: the app restarts it
+      if (err.status === 410) cursor = null // the journal moved on: start from now
+      pause = Math.min(Math.max(pause * 2, 2), 60)
+    }
+  }
+}
