@@ -7,7 +7,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks'
 import { api, ApiError, sessionEnded, setCsrf } from './api.js'
 import { FilesView } from './files.js'
 import { Icon } from './icons.js'
-import { follow } from './live.js'
+import { follow, prime } from './live.js'
 import { Account, Login, Trash } from './pages.js'
 import { t } from './strings.js'
 import { DialogHost, Toasts } from './ui.js'
@@ -44,6 +44,7 @@ function App() {
   }, [])
 
   useEffect(() => {
+    prime() // the feed's cursor, fetched beside the session rather than after it
     api('GET', '/auth/session', { quiet401: true })
       .then((s) => { setCsrf(s.csrf_token); setMe(s.user) })
       .catch((err) => { if (err instanceof ApiError && err.status === 401) setMe(null); else setMe(null) })

@@ -17,6 +17,13 @@ let markReady = null
  */
 export const ready = new Promise((resolve) => { markReady = resolve })
 
+let early = null
+
+/** Take the feed's cursor now, while the page asks who is signed in. */
+export function prime() {
+  early = api('GET', '/changes/latest', { quiet401: true }).catch(() => null)
+}
+
 export async function follow() {
   if (running) return
   running = true
@@ -25,6 +32,8 @@ export async function follow() {
   for (;;) {
     if (pause) await new Promise((resolve) => setTimeout(resolve, pause * 1000))
     try {
+      if (!cursor && early) cursor = (await early)?.cursor ?? null
+      early = null
       if (!cursor) cursor = (await api('GET', '/changes/latest', { quiet401: true })).cursor
       markReady()
       const ring = await api('GET', '/changes/wait', { query: { cursor, timeout: 60 }, quiet401: true })
