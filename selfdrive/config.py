@@ -155,6 +155,32 @@ class LogConfig(msgspec.Struct, forbid_unknown_fields=True):
     access: bool = True
 
 
+class BackupConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The S3 bucket that blocks and metadata snapshots are copied to
+    (docs/backup.md); an empty `bucket` turns backup off."""
+
+    #: the S3 API's address; empty: AWS itself (AWS_ENDPOINT_URL as fallback)
+    endpoint_url: str = ""
+    #: empty: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1
+    region: str = ""
+    bucket: str = ""
+    #: a folder of the bucket to keep everything under, e.g. "selfdrive/home"
+    prefix: str = ""
+    #: empty: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    #: a metadata snapshot at least this often (while anything changed)
+    snapshot_interval_s: float = 3600.0
+    #: ...and sooner, once this many changes were made since the last one
+    snapshot_after_changes: int = 1000
+    #: snapshots kept in the bucket (the newest ones); restore picks any of them
+    keep_snapshots: int = 7
+    #: blocks copied to the bucket at once (each holds one block in memory)
+    parallel_uploads: int = 8
+    #: the longest wait between two tries while the bucket is unreachable
+    max_backoff_s: float = 300.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     #: where the database, blocks and keys live
     data_dir: str = ""
@@ -167,6 +193,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     thumbnails: ThumbnailsConfig = msgspec.field(default_factory=ThumbnailsConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    backup: BackupConfig = msgspec.field(default_factory=BackupConfig)
 
     @property
     def data_path(self) -> Path:
@@ -298,6 +325,7 @@ def load(
         raise ConfigError(f"config: {exc}") from None
     if not config.data_dir:
         config.data_dir = str(default_data_dir(env))
+    _backup_from_aws_environment(config.backup, env)
     _check_values(config)
     secrets = Secrets(
         admin_password=_secret(env, "SELFDRIVE_ADMIN_PASSWORD"),
@@ -452,6 +480,23 @@ def _put(raw: dict[str, Any], name: str, value: Any) -> None:
     raw[key] = value
 
 
+#: [backup] keys that the usual AWS variables fill in when the config leaves them empty
+AWS_FALLBACKS = {
+    "endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+}
+
+
+def _backup_from_aws_environment(backup: BackupConfig, env: Mapping[str, str]) -> None:
+    for key, variables in AWS_FALLBACKS.items():
+        if getattr(backup, key):
+            continue
+        value = next((env[v] for v in variables if env.get(v)), "")
+        setattr(backup, key, value)
+
+
 def _check_values(config: Config) -> None:
     """Rules the types alone cannot state."""
     if not 0 < config.server.port < 65536:
@@ -467,9 +512,30 @@ def _check_values(config: Config) -> None:
     if config.log.level.lower() not in LOG_LEVELS:
         raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)},"
                           f" got {config.log.level!r}")
+    _check_backup(config.backup)
     if config.log.format.lower() not in LOG_FORMATS:
         raise ConfigError(f"log.format: expected one of {', '.join(LOG_FORMATS)},"
                           f" got {config.log.format!r}")
+
+
+def _check_backup(b: BackupConfig) -> None:
+    if b.endpoint_url and not re.match(r"^https?://[^/\s]+", b.endpoint_url):
+        raise ConfigError(f"backup.endpoint_url: expected an http:// or https:// address,"
+                          f" got {b.endpoint_url!r}")
+    if b.bucket and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", b.bucket):
+        raise ConfigError(f"backup.bucket: {b.bucket!r} is not an S3 bucket name"
+                          " (3 to 63 of a-z, 0-9, '.', '-')")
+    if b.bucket and bool(b.access_key_id) != bool(b.secret_access_key):
+        raise ConfigError("backup.access_key_id and backup.secret_access_key go together:"
+                          " set both, or neither (then AWS_ACCESS_KEY_ID and"
+                          " AWS_SECRET_ACCESS_KEY are used)")
+    for name, value in (("keep_snapshots", b.keep_snapshots),
+                        ("parallel_uploads", b.parallel_uploads),
+                        ("snapshot_after_changes", b.snapshot_after_changes)):
+        if value < 1:
+            raise ConfigError(f"backup.{name}: expected at least 1, got {value}")
+    if b.snapshot_interval_s <= 0 or b.max_backoff_s <= 0:
+        raise ConfigError("backup.snapshot_interval_s and backup.max_backoff_s must be positive")
 
 
 def _secret(env: Mapping[str, str], variable: str) -> str | None:
@@ -549,7 +615,8 @@ def to_toml(config: Config) -> str:
         if s.path[:-1] != section:
             section = s.path[:-1]
             lines += ["", f"[{'.'.join(section)}]"]
-        lines.append(f"{s.path[-1]} = {_toml('********' if s.secret else values[s.name])}")
+        masked = s.secret and values[s.name]  # an empty secret hides nothing
+        lines.append(f"{s.path[-1]} = {_toml('********' if masked else values[s.name])}")
     return "\n".join(lines) + "\n"
 
 

@@ -140,3 +140,61 @@ def api(server: Server) -> Iterator[httpx.Client]:
 
 def require_external() -> bool:
     return os.environ.get("SELFDRIVE_REQUIRE_EXTERNAL") == "1"
+
+
+@dataclass
+class S3Server:
+    """moto's S3 server (``python -m moto.server``) on 127.0.0.1, one per session."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def create_bucket(self, name: str | None = None) -> str:
+        """A new, empty bucket (moto accepts unsigned requests)."""
+        name = name or "sd-" + secrets.token_hex(6)
+        r = httpx.put(f"{self.url}/{name}", timeout=10)
+        assert r.status_code == 200, r.text
+        return name
+
+
+def _start_moto(log: Path) -> S3Server | str:
+    """A running moto server, or why it could not start."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        return f"moto[server] is not installed ({exc}): pip install -e '.[test]'"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"moto's server exited at start:\n{log.read_text()[-2000:]}"
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            return S3Server(port, process, log)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    return "moto's server did not answer within 30 s"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server for the backup tests: skipped with the reason if moto
+    cannot start, failed under SELFDRIVE_REQUIRE_EXTERNAL=1 (CI)."""
+    started = _start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    if isinstance(started, str):
+        if require_external():
+            pytest.fail(started)
+        pytest.skip(started)
+    yield started
+    started.process.kill()  # a test server: nothing to save, and SIGTERM takes it 2 s
+    started.process.wait()

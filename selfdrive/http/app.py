@@ -46,13 +46,17 @@ def create_app(runtime: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        background = asyncio.ensure_future(runtime.maintenance.run_forever())
+        background = [asyncio.ensure_future(runtime.maintenance.run_forever())]
+        if runtime.backup.configured:  # copies to the bucket; uploads never wait for it
+            background.append(asyncio.ensure_future(runtime.backup.run_forever()))
         try:
             yield
         finally:
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.close()
 
     app = Starlette(

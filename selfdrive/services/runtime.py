@@ -3,7 +3,8 @@
 First start creates the data dir (mode 0700), the keyring, the database, and,
 when no user exists, the ``admin`` user (see `ensure_admin`).  Layout:
 ``<data>/meta.db``, ``<data>/blocks/``, ``<data>/keys/``, ``<data>/staging/``,
-``<data>/thumbnails/`` (a sealed cache, store/thumbcache.py).
+``<data>/thumbnails/`` (a sealed cache, store/thumbcache.py), ``<data>/backup-work/``
+(snapshots on their way to the backup bucket, services/backup.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from selfdrive.config import Config, Secrets
 from selfdrive.core.clock import Clock, SystemClock
 from selfdrive.services import retention
 from selfdrive.services.auth import AuthService
+from selfdrive.services.backup import (
+    SNAPSHOT_KEY_PURPOSE,
+    BackupService,
+    backup_settings,
+    s3_target,
+)
 from selfdrive.services.blocks import BlockService
 from selfdrive.services.changes import ChangeFeed, FeedSettings
 from selfdrive.services.files import FileService, Limits
@@ -41,6 +48,7 @@ from selfdrive.store.diskspace import DiskGuard
 from selfdrive.store.keys import cpu_has_aes, derived_key, load_keyring
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.meta.db import Database, migrate
+from selfdrive.store.s3 import S3Bucket
 from selfdrive.store.staging import Staging
 from selfdrive.store.thumbcache import ThumbnailCache
 
@@ -71,6 +79,7 @@ class Runtime:
     thumbnails: ThumbnailService
     search: SearchService
     zips: ZipService
+    backup: BackupService
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -151,6 +160,12 @@ async def open_runtime(
                        guard=DiskGuard(data, config.storage.reserve_bytes)),
         ThumbnailSettings(max_source_bytes=t.max_source_bytes, max_pixels=t.max_pixels),
     )
+    target = s3_target(config.backup)
+    backup = BackupService(
+        db, store, S3Bucket(target) if target else None,
+        derived_key(keyring, SNAPSHOT_KEY_PURPOSE), clock, backup_settings(config.backup),
+        data / "backup-work",
+    )
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
         auth=auth, sessions=SessionService(db, clock, auth), links=links, files=files,
@@ -163,7 +178,7 @@ async def open_runtime(
         junk=JunkService(db, files, clock, derived_key(keyring, "webdav side files"),
                          JunkSettings(patterns=config.webdav.junk,
                                       max_file_bytes=config.webdav.max_junk_file_bytes)),
-        thumbnails=thumbnails, search=search, zips=ZipService(files),
+        thumbnails=thumbnails, search=search, zips=ZipService(files), backup=backup,
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -76,7 +77,11 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def create_key(folder: Path, key_id: int, passphrase: str | None) -> None:
-    key = secrets.token_bytes(KEY_BYTES)
+    write_key(folder, key_id, secrets.token_bytes(KEY_BYTES), passphrase)
+
+
+def write_key(folder: Path, key_id: int, key: bytes, passphrase: str | None) -> None:
+    """Write one master key to its file, wrapped if *passphrase* is given."""
     if passphrase:
         salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
         kek = _kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
@@ -123,6 +128,86 @@ def load_keyring(folder: Path, passphrase: str | None) -> Keyring:
         else:
             raise KeyringError(f"{path.name}: unknown protection {record.protection!r}")
     return Keyring(keys=keys, current_id=max(keys))
+
+
+class KeyExport(msgspec.Struct):
+    """`selfdrive key export`: every master key, wrapped by a key derived from
+    a passphrase with Argon2id (memory-hard: `EXPORT_MEMORY_KIB` per guess)."""
+
+    format: str
+    version: int
+    kdf: str
+    salt: str
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+    nonce: str
+    wrapped: str
+
+
+EXPORT_FORMAT = "selfdrive-key-export"
+EXPORT_TIME_COST, EXPORT_MEMORY_KIB, EXPORT_PARALLELISM = 3, 64 * 1024, 1
+_EXPORT_AD = b"selfdrive key export v1"
+
+
+def _export_kek(passphrase: str, salt: bytes, time_cost: int, memory_kib: int,
+                parallelism: int) -> bytes:
+    return hash_secret_raw(passphrase.encode(), salt, time_cost=time_cost,
+                           memory_cost=memory_kib, parallelism=parallelism,
+                           hash_len=KEY_BYTES, type=Type.ID)
+
+
+def export_keyring(keyring: Keyring, passphrase: str) -> bytes:
+    """The keyring as an export file's bytes (JSON), for a recovery copy."""
+    if len(passphrase) < 8:
+        raise KeyringError("the export passphrase must have at least 8 characters")
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    kek = _export_kek(passphrase, salt, EXPORT_TIME_COST, EXPORT_MEMORY_KIB, EXPORT_PARALLELISM)
+    plain = msgspec.json.encode({str(i): _b64(k) for i, k in sorted(keyring.keys.items())})
+    record = KeyExport(
+        format=EXPORT_FORMAT, version=1, kdf="argon2id", salt=_b64(salt),
+        time_cost=EXPORT_TIME_COST, memory_kib=EXPORT_MEMORY_KIB,
+        parallelism=EXPORT_PARALLELISM, nonce=_b64(nonce),
+        wrapped=_b64(AESGCM(kek).encrypt(nonce, plain, _EXPORT_AD)),
+    )
+    return msgspec.json.format(msgspec.json.encode(record)) + b"\n"
+
+
+def import_keyring(data: bytes, passphrase: str) -> Keyring:
+    """Open an export file's bytes; KeyringError names what is wrong."""
+    try:
+        record = msgspec.json.decode(data, type=KeyExport)
+    except msgspec.DecodeError:
+        raise KeyringError("not a key export of selfdrive (selfdrive key export)") from None
+    if record.format != EXPORT_FORMAT or record.version != 1 or record.kdf != "argon2id":
+        raise KeyringError("not a key export this selfdrive knows")
+    if not (1 <= record.time_cost <= 100 and 8 <= record.memory_kib <= 4 * 1024 * 1024
+            and 1 <= record.parallelism <= 64):
+        raise KeyringError("the key export's KDF parameters are out of range")
+    try:
+        kek = _export_kek(passphrase, base64.b64decode(record.salt, validate=True),
+                          record.time_cost, record.memory_kib, record.parallelism)
+        plain = AESGCM(kek).decrypt(base64.b64decode(record.nonce, validate=True),
+                                    base64.b64decode(record.wrapped, validate=True),
+                                    _EXPORT_AD)
+    except InvalidTag:
+        raise KeyringError("wrong passphrase for the key export") from None
+    except (ValueError, binascii.Error):
+        raise KeyringError("the key export is damaged") from None
+    keys = {int(i): base64.b64decode(k) for i, k in
+            msgspec.json.decode(plain, type=dict[str, str]).items()}
+    if not keys or any(len(k) != KEY_BYTES for k in keys.values()):
+        raise KeyringError("the key export is damaged")
+    return Keyring(keys=keys, current_id=max(keys))
+
+
+def install_keyring(folder: Path, keyring: Keyring, passphrase: str | None) -> None:
+    """Write every key of *keyring* into an empty keys folder (a restore)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if list(folder.glob("key-*.json")):
+        raise KeyringError(f"{folder} already holds keys: restore into a new data dir")
+    for key_id, key in sorted(keyring.keys.items()):
+        write_key(folder, key_id, key, passphrase)
 
 
 def derived_key(keyring: Keyring, purpose: str) -> bytes:
