@@ -1,5 +1,6 @@
 """The `selfdrive` command: serve, user add, user list, gc, fsck, config check,
-config show, doctor, admin backup-db, login, logout, app-password, sync.
+config show, doctor, admin backup-db, backup status/now/verify, restore, key
+export, login, logout, app-password, sync.
 
 Each subcommand is a small function; they share the config loading and the
 runtime opening, and print errors in one sentence (exit code 2 for usage and
@@ -13,10 +14,11 @@ import asyncio
 import contextlib
 import errno
 import getpass
+import os
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from selfdrive import __version__, doctor, logs
@@ -92,6 +94,40 @@ def parser() -> argparse.ArgumentParser:
     backup.add_argument("file", type=Path, help="where to write the copy")
     _common(backup)
 
+    backups = sub.add_parser("backup", help="the copy of blocks and metadata in the S3 bucket"
+                                            " of [backup] (docs/backup.md)")
+    backup_cmd = backups.add_subparsers(dest="backup_cmd", required=True)
+    b_status = backup_cmd.add_parser("status", help="what is still to copy, the last snapshot,"
+                                                    " the last error")
+    _common(b_status)
+    b_now = backup_cmd.add_parser("now", help="copy every queued block and upload a snapshot now")
+    _common(b_now)
+    b_verify = backup_cmd.add_parser(
+        "verify", help="check that every block the newest snapshot needs is in the bucket")
+    b_verify.add_argument("--snapshot", help="check this snapshot instead of the newest")
+    _common(b_verify)
+
+    rest = sub.add_parser("restore", help="rebuild a data dir from the backup bucket alone")
+    rest.add_argument("--from-backup", action="store_true", required=True,
+                      help="from the bucket of [backup] (the only source there is)")
+    rest.add_argument("--snapshot", help="restore this snapshot instead of the newest")
+    rest.add_argument("--list", action="store_true", help="list the snapshots and stop")
+    rest.add_argument("--key-file", type=Path,
+                      help="the key's recovery copy (selfdrive key export); not needed if"
+                           " the new data dir already has the old keys/ folder")
+    rest.add_argument("--passphrase-stdin", action="store_true",
+                      help="read the key file's passphrase from standard input")
+    _common(rest)
+
+    keys = sub.add_parser("key", help="the encryption key")
+    key_cmd = keys.add_subparsers(dest="key_cmd", required=True)
+    export = key_cmd.add_parser(
+        "export", help="write a recovery copy of the key, wrapped by a passphrase (Argon2id)")
+    export.add_argument("--out", type=Path, required=True, help="the file to write (new)")
+    export.add_argument("--passphrase-stdin", action="store_true",
+                        help="read the new passphrase from standard input instead of asking")
+    _common(export)
+
     login = sub.add_parser("login", help="log this device in to a server (stores a token)")
     login.add_argument("--server", required=True,
                        help="the server's URL, e.g. https://drive.example.com")
@@ -154,6 +190,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise _bind_error(config, exc) from None
     _check_data_dir(config, secrets_)
+    first_key = not list((config.data_path / "keys").glob("key-*.json"))
     runtime = await open_runtime(config, secrets_)
     password = await ensure_admin(runtime, secrets_)
     if password is not None:
@@ -162,6 +199,11 @@ async def _serve(args: argparse.Namespace) -> int:
     scheme = "https" if config.server.tls_cert_file else "http"
     print(f"selfdrive {__version__} serving {scheme}://{config.server.host}:{config.server.port}"
           f" with data in {config.data_path}", flush=True)
+    if first_key:
+        print(f"A new encryption key is in {config.data_path / 'keys'}: without it no block"
+              " and no backup can be read. Keep a recovery copy away from this machine:\n"
+              f"  selfdrive key export --data {config.data_path} --out selfdrive-key.json",
+              flush=True)
     await serve(runtime)
     return 0
 
@@ -184,6 +226,154 @@ async def _admin(args: argparse.Namespace) -> int:
     except (OSError, sqlite3.Error) as exc:
         raise SelfdriveError(f"cannot copy {source} to {target}: {exc}") from None
     print(f"copied {source} to {target} ({target.stat().st_size} bytes)")
+    return 0
+
+
+def _progress(verb: str) -> Callable[[int, int, int], None] | None:
+    """A one-line progress report on a terminal (standard error); None elsewhere."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, nbytes: int) -> None:
+        print(f"\r{verb} {done}/{total} blocks, {_human(nbytes)}   ", end="", file=sys.stderr,
+              flush=True)
+
+    return show
+
+
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+
+def _ago(ms: int | None, now_ms: int) -> str:
+    if ms is None:
+        return "never"
+    seconds = max(0, (now_ms - ms) // 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+async def _backup(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    if not (config.data_path / "meta.db").is_file():
+        raise SelfdriveError(f"there is no selfdrive store in {config.data_path}")
+    async with _runtime(config, secrets_) as runtime:
+        backup = runtime.backup
+        if args.backup_cmd == "status":
+            status = await backup.status()
+            now = runtime.clock.now_ms()
+            p, st = status.pending, status.state
+            print(f"target: {status.target}")
+            print(f"pending: {p.blocks} blocks ({_human(p.bytes)})"
+                  + (f", oldest queued {_ago(p.oldest_ms, now)}" if p.oldest_ms else ""))
+            last = (f"{st.snapshot_id}, {_ago(st.snapshot_at, now)}"
+                    f" ({_human(st.snapshot_bytes or 0)})" if st.snapshot_id else "none yet")
+            print(f"last snapshot: {last}")
+            print(f"last success: {_ago(st.last_success_at, now)}")
+            print(f"last error: {st.last_error} ({_ago(st.last_error_at, now)})"
+                  if st.last_error else "last error: none")
+            return 0
+        if args.backup_cmd == "now":
+            report = await backup.copy_pass(_progress("copied"))
+            _end_progress()
+            snap = await backup.snapshot(_progress("copied"))
+            _end_progress()
+            status = await backup.status()
+            print(f"copied {report.uploaded} blocks ({_human(report.bytes_sent)});"
+                  f" snapshot {snap.id} uploaded ({_human(snap.size)});"
+                  f" {status.pending.blocks} blocks pending")
+            for error in report.errors:
+                print(f"error: {error}")
+            return 0 if not report.failed else 1
+        report_v = await backup.verify(args.snapshot)
+        for block_id, size, found in report_v.bad:
+            what = "missing" if found is None else f"{found} bytes instead of {size}"
+            print(f"block {block_id.hex()}: {what}")
+        print(f"selfdrive backup verify: snapshot {report_v.snapshot_id}: checked"
+              f" {report_v.checked} blocks, {len(report_v.bad)} missing or wrong"
+              + ("; they are queued to be sent again" if report_v.bad else ""))
+        return 0 if report_v.whole else 1
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    from selfdrive.services.backup import list_snapshots, s3_target
+    from selfdrive.services.restore import restore
+    from selfdrive.store.keys import import_keyring, install_keyring, load_keyring
+    from selfdrive.store.s3 import S3Bucket
+
+    config, secrets_ = _load(args)
+    target = s3_target(config.backup)
+    if target is None:
+        raise ConfigError("restore --from-backup needs the bucket: set [backup] bucket"
+                          " (and its endpoint and credentials) as on the old server")
+    bucket = S3Bucket(target)
+    if args.list:
+        for snap in await list_snapshots(bucket):
+            print(f"{snap.id}  {_human(snap.size)}")
+        return 0
+    data = config.data_path
+    if (data / "meta.db").exists():
+        raise SelfdriveError(f"{data} already holds a database: restore into a new data dir")
+    check_data_dir(data, create=True)
+    keys = data / "keys"
+    if args.key_file is not None:
+        try:
+            exported = args.key_file.expanduser().read_bytes()
+        except OSError as exc:
+            raise SelfdriveError(f"cannot read {args.key_file}: {exc.strerror}") from None
+        passphrase = (sys.stdin.readline().rstrip("\r\n") if args.passphrase_stdin
+                      else getpass.getpass("Passphrase of the key file: "))
+        keyring = import_keyring(exported, passphrase)
+        if list(keys.glob("key-*.json")):
+            if load_keyring(keys, secrets_.key_passphrase).keys != keyring.keys:
+                raise SelfdriveError(f"{keys} holds other keys than {args.key_file}")
+        else:
+            install_keyring(keys, keyring, secrets_.key_passphrase)
+    elif list(keys.glob("key-*.json")):
+        keyring = load_keyring(keys, secrets_.key_passphrase)
+    else:
+        raise SelfdriveError("restore needs the key: --key-file FILE (made by selfdrive key"
+                             f" export), or the old keys/ folder copied to {keys}")
+    report = await restore(bucket, keyring, data, SystemClock(), snapshot_id=args.snapshot,
+                           parallel=config.backup.parallel_uploads,
+                           progress=_progress("fetched"))
+    _end_progress()
+    print(f"restored snapshot {report.snapshot_id} into {data}: {report.blocks} blocks"
+          f" ({_human(report.fetched_bytes)}); dropped {report.uploads_dropped} unfinished"
+          f" uploads. Check it with: selfdrive fsck --data {data}")
+    return 0
+
+
+async def _key(args: argparse.Namespace) -> int:
+    from selfdrive.store.keys import export_keyring, load_keyring
+
+    config, secrets_ = _load(args)
+    keys = config.data_path / "keys"
+    if not list(keys.glob("key-*.json")):
+        raise SelfdriveError(f"there is no key in {keys}")
+    keyring = load_keyring(keys, secrets_.key_passphrase)
+    if args.passphrase_stdin:
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+    else:
+        passphrase = getpass.getpass("Passphrase for the recovery copy: ")
+        if getpass.getpass("Again: ") != passphrase:
+            raise SelfdriveError("the passphrases differ")
+    data = export_keyring(keyring, passphrase)
+    out = args.out.expanduser()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise SelfdriveError(f"{out} exists: choose a new file") from None
+    except OSError as exc:
+        raise SelfdriveError(f"cannot write {out}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        os.fsync(f.fileno())
+    print(f"wrote {len(keyring.keys)} keys to {out}, wrapped by your passphrase (Argon2id)."
+          " Keep it, and the passphrase, away from this machine: restore needs both.")
     return 0
 
 
@@ -366,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     commands = {"serve": _serve, "gc": _gc, "fsck": _fsck, "login": _login, "logout": _logout,
                 "app-password": _app_password, "config": _config, "doctor": _doctor,
-                "admin": _admin}
+                "admin": _admin, "backup": _backup, "restore": _restore, "key": _key}
     if args.command == "user":
         run = _user_add if args.user_cmd == "add" else _user_list
     elif args.command == "sync":

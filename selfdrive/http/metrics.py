@@ -141,6 +141,7 @@ class StateCollector(Collector):
             "selfdrive_longpoll_waiters", "Long polls (GET /changes/wait) waiting now",
             value=self.runtime.changes.waiting)
         yield from self._maintenance()
+        yield from self._backup()
         yield from self._store()
 
     def _maintenance(self) -> Iterable[Metric]:
@@ -173,6 +174,35 @@ class StateCollector(Collector):
              report.revisions_thinned),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
+
+    def _backup(self) -> Iterable[Metric]:
+        """The backup loop's figures (services/backup.py), kept by the loop itself."""
+        b = self.runtime.backup
+        if not b.configured:
+            return
+        for name, doc, value in (
+            ("selfdrive_backup_pending_blocks",
+             "Blocks not yet copied to the backup bucket", b.pending.blocks),
+            ("selfdrive_backup_pending_bytes",
+             "Stored bytes of the blocks not yet copied to the backup bucket", b.pending.bytes),
+            ("selfdrive_backup_up",
+             "1 if the last try to reach the backup bucket worked, else 0", int(b.healthy)),
+        ):
+            yield GaugeMetricFamily(name, doc, value=value)
+        for name, doc, count in (
+            ("selfdrive_backup_uploaded_blocks", "Blocks copied to the backup bucket since start",
+             b.uploaded_blocks),
+            ("selfdrive_backup_uploaded_bytes",
+             "Bytes of the blocks copied to the backup bucket since start", b.uploaded_bytes),
+            ("selfdrive_backup_failed_uploads",
+             "Block copies that failed since start (they are tried again)", b.failures),
+        ):
+            yield CounterMetricFamily(name, doc, value=count)
+        if b.last_snapshot_ms is not None:
+            yield GaugeMetricFamily(
+                "selfdrive_backup_last_snapshot_timestamp_seconds",
+                "When the newest metadata snapshot was uploaded (Unix time)",
+                value=b.last_snapshot_ms / 1000)
 
     def _store(self) -> Iterable[Metric]:
         s = self.stats.stats

@@ -181,6 +181,7 @@ class BackupService:
         async with self.db.read() as conn:
             pending, state = await q.pending(conn), await q.state(conn)
         self.pending = pending
+        self.last_snapshot_ms = state.snapshot_at
         target = self.bucket.target.describe() if self.bucket else "not configured"
         return Status(self.configured, target, pending, state)
 

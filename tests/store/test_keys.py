@@ -166,3 +166,34 @@ def test_cpu_has_aes_agrees_with_this_machine() -> None:
         for word in line.partition(":")[2].split()
     }
     assert cpu_has_aes() is ("aes" in words)
+
+
+# --- the recovery copy (selfdrive key export) --------------------------------------------
+
+def test_export_and_import_give_back_every_key(tmp_path: Path) -> None:
+    from selfdrive.store.keys import export_keyring, import_keyring, install_keyring
+
+    folder = tmp_path / "keys"
+    load_keyring(folder, None)
+    create_key(folder, 2, None)
+    ring = load_keyring(folder, None)
+    exported = export_keyring(ring, "a long passphrase")
+    record = json.loads(exported)
+    assert record["kdf"] == "argon2id" and record["memory_kib"] >= 64 * 1024
+    assert base64.b64encode(ring.keys[1]).decode() not in exported.decode()
+    back = import_keyring(exported, "a long passphrase")
+    assert back == ring
+    with pytest.raises(KeyringError, match="wrong passphrase"):
+        import_keyring(exported, "another passphrase")
+    damaged = exported.replace(record["wrapped"][:8].encode(), b"AAAAAAAA")
+    with pytest.raises(KeyringError):
+        import_keyring(damaged, "a long passphrase")
+    with pytest.raises(KeyringError, match="not a key export"):
+        import_keyring(b"{}", "a long passphrase")
+    with pytest.raises(KeyringError, match="at least 8"):
+        export_keyring(ring, "short")
+    # installed into a new data dir, protected by that server's passphrase
+    install_keyring(tmp_path / "new", back, "server passphrase")
+    assert load_keyring(tmp_path / "new", "server passphrase") == ring
+    with pytest.raises(KeyringError, match="already holds keys"):
+        install_keyring(tmp_path / "new", back, None)
