@@ -39,7 +39,7 @@ from selfdrive.sync.api import Api, ApiError, Change, CursorExpired, Entry, Unre
 from selfdrive.sync.errors import ClientError
 from selfdrive.sync.fs import FS, DiskFS
 from selfdrive.sync.ignore import STATE_DIR, TEMP_PREFIX, IgnoreRules
-from selfdrive.sync.names import nfc
+from selfdrive.sync.names import fold, nfc
 from selfdrive.sync.planner import Op, Options
 from selfdrive.sync.scan import Scan, scan
 from selfdrive.sync.state import State
@@ -68,6 +68,10 @@ class MarkerMissing(SyncError):
 
 class DeletesNeedConfirmation(SyncError):
     code = "deletes_need_confirmation"
+
+
+class _Misfit(Exception):
+    """A change-feed row that does not fit the remote tree we hold."""
 
 
 @dataclass
@@ -185,7 +189,11 @@ class Engine:
             try:
                 while True:
                     changes, cursor, more = await self.api.changes(cursor)
-                    await self._apply_changes(changes, cursor)
+                    if not await self._apply_changes(changes, cursor):
+                        log.info("the change feed does not fit the remote tree we hold (one "
+                                 "of our operations raced another device's): listing again")
+                        cursor = None
+                        break
                     if not more:
                         break
             except CursorExpired:
@@ -224,43 +232,78 @@ class Engine:
             self.state.put("cursor", None)
         await self.relist()
 
-    async def _apply_changes(self, changes: list[Change], cursor: str) -> None:
+    async def _apply_changes(self, changes: list[Change], cursor: str) -> bool:
         """Follow the feed by item id, not by path: the table may already hold
         what our own operations made (recorded as they succeeded), so a row
-        about an older moment must not move whatever sits at its path now."""
-        relist_under: list[str] = []
+        about an older moment must not move whatever sits at its path now.
+
+        Our operations run ahead of the cursor, and one may have raced another
+        device's: a folder we moved or deleted after the other device put
+        something in it, an item we deleted after the other device moved it
+        (our delete found nothing: a 404).  The feed then speaks of items we
+        no longer hold, or puts one in a folder we no longer have there.  Such
+        a page does not fit the table: nothing of it is applied, and False
+        says so (the caller lists the whole tree again: a listing is the
+        truth, and a guess here would either keep a ghost that is downloaded
+        forever or lose a file every other device keeps)."""
         st = self.state
-        with st.transaction():
-            for c in changes:
-                key = self.key_of(c.path)
-                at = st.remote_key_of(c.id) if c.id else (
-                    self.key_of(c.old_path) if c.op == "move" and c.old_path else key)
-                if c.op == "delete":
-                    if key is not None and at is not None:
-                        st.forget_remote(at)
-                    continue
-                if key is None:  # moved out of the synced folder
-                    if c.op == "move" and at is not None:
-                        st.forget_remote(at)
-                    continue
-                if at is None and c.op == "move":
-                    relist_under.append(c.path)  # came in from outside: list what it holds
-                    continue
-                if at is not None and at != key:
-                    st.move_remote(at, key)
-                known = st.remote_get(key)
-                if c.op == "move" and known is not None:
-                    continue  # a move changes no content
-                st.set_remote(key, Remote(
-                    kind="folder" if c.kind == "folder" else "file", id=c.id,
-                    content_hash=c.content_hash, size=c.size or 0, rev=c.rev or 0,
-                    executable=bool(c.executable)))
-            st.put("cursor", cursor)
-        for path in relist_under:
+        try:
+            with st.transaction():
+                for c in changes:
+                    await self._apply_change(c)
+                st.put("cursor", cursor)
+        except _Misfit:
+            return False
+        return True
+
+    async def _apply_change(self, c: Change) -> None:
+        st = self.state
+        key = self.key_of(c.path)
+        at = st.remote_key_of(c.id) if c.id else (
+            self.key_of(c.old_path) if c.op == "move" and c.old_path else key)
+        if c.op == "delete":
+            # Unknown by id: we deleted it ourselves (so nothing of ours is at
+            # its path since, or a later row puts it there again) or a
+            # folder of ours went there after; the row's path held it then.
+            gone = at if at is not None else key
+            if key is not None and gone is not None:
+                st.forget_remote(gone)
+            return
+        if key is None:  # moved out of the synced folder
+            if c.op == "move" and at is not None:
+                st.forget_remote(at)
+            return
+        if at is None and c.op == "move":
+            if c.old_path is not None and self.key_of(c.old_path) is not None:
+                raise _Misfit  # it moved from inside, where we no longer hold it
+            await self._fetch(c.path, c.id)  # came in from outside: it and all it holds
+            return
+        folder = parent(key)
+        if folder and ((p := st.remote_get(folder)) is None or p.kind != "folder"):
+            raise _Misfit  # its folder is not where the row says (we moved or deleted it)
+        if at is not None and at != key:
+            st.move_remote(at, key)
+        known = st.remote_get(key)
+        if c.op == "move" and known is not None:
+            return  # a move changes no content
+        st.set_remote(key, Remote(
+            kind="folder" if c.kind == "folder" else "file", id=c.id,
+            content_hash=c.content_hash, size=c.size or 0, rev=c.rev or 0,
+            executable=bool(c.executable)))
+
+    async def _fetch(self, path: str, item_id: int) -> None:
+        """Put the item at *path* (if it is still *item_id*) and all it holds
+        into the remote tree, as the server has them now."""
+        entry = await self.api.metadata(path)
+        key = self.key_of(path)
+        if entry is None or key is None or (item_id and entry.id != item_id):
+            return  # it moved on or went: a later row says where
+        self.state.set_remote(key, _remote(entry))
+        if entry.kind == "folder":
             async for e in self.api.list_tree(path):
-                key = self.key_of(e.path)
-                if key is not None:
-                    st.set_remote(key, _remote(e))
+                sub = self.key_of(e.path)
+                if sub is not None:
+                    self.state.set_remote(sub, _remote(e))
 
     # ---- rounds ---------------------------------------------------------------
 
@@ -502,12 +545,27 @@ class Engine:
         if there is not None and not (self.case_insensitive and here is not None
                                       and here.ino == there.ino):
             raise transfer.Changed(f"{dst} exists")
+        if self.case_insensitive and fold(source) in {fold(a) for a in _ancestors(dst)}:
+            source = self._step_aside(source)
         self.fs.mkdirs(parent(dst))
         self.fs.rename(source, dst)
         with self.state.transaction():
             self.state.move_base(base_key, dst)
             self.state.move_hashed(src, dst)
         self.stats.moved += 1
+
+    def _step_aside(self, source: str) -> str:
+        """On a disk that folds case, an item moving into a folder named like
+        itself ("Doc.txt" to "doc.txt/c.md") is in its own way: the folder
+        cannot be made while it is there.  It steps aside first, to a name the
+        sync carries (not a temp name): a client killed right after sees it
+        moved on both sides, and the server's place wins."""
+        for n in range(1, 1000):
+            aside = f"{source} (moving{f' {n}' if n > 1 else ''})"
+            if self.fs.stat(aside) is None:
+                self.fs.rename(source, aside)
+                return aside
+        raise transfer.Changed(f"no free name beside {source}")
 
     async def _move_remote(self, src: str, dst: str, base_key: str) -> None:
         if parent(dst) and not self.state.remote_has(parent(dst)):
@@ -669,6 +727,13 @@ async def _first(a: asyncio.Event, b: asyncio.Event) -> None:
 async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _ancestors(key: str) -> list[str]:
+    out = []
+    while key := parent(key):
+        out.append(key)
+    return out
 
 
 def _remote(e: Entry) -> Remote:
