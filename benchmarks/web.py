@@ -358,7 +358,7 @@ def browser_upload(context: BrowserContext, size: int, chunk_mib: int) -> Callab
         page = context.new_page()
         try:
             if chunk_mib != UI_CHUNK_MIB:
-                page.route("**/static/uploads.js", lambda route: serve_chunk(route, chunk_mib))
+                page.route("**/static/**/uploads.js", lambda route: serve_chunk(route, chunk_mib))
             page.goto("/files")
             page.wait_for_function(
                 "() => /^\\d+ items?$/.test(document.querySelector('.listing-status')"

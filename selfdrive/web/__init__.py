@@ -34,13 +34,11 @@ VENDOR = "/vendor"
 #: the URLs that answer the shell; the browser code reads the rest of the URL
 APP_PATHS = ("/", "/files", "/files/{rest:path}", "/trash", "/account", "/login")
 
-#: bare module specifiers -> vendored files (vendor/README.md)
-IMPORT_MAP = {
-    "imports": {
-        "preact": f"{VENDOR}/preact/preact.module.js",
-        "preact/hooks": f"{VENDOR}/preact/hooks.module.js",
-        "htm": f"{VENDOR}/htm/htm.module.js",
-    }
+#: bare module specifiers -> vendored files (vendor/README.md), below VENDOR
+IMPORTS = {
+    "preact": "preact/preact.module.js",
+    "preact/hooks": "preact/hooks.module.js",
+    "htm": "htm/htm.module.js",
 }
 
 #: what static files are, whatever the platform's mime.types says (a module
@@ -83,24 +81,39 @@ def page_csp(script_hashes: list[str]) -> str:
     )
 
 
-def preloads() -> str:
-    """A modulepreload link for every module the app imports statically: the
-    browser fetches them all at once instead of discovering them an import
-    level at a time (pdf.js, imported on demand, is left out)."""
-    urls = [*IMPORT_MAP["imports"].values(),
-            *(f"{STATIC}/{p.name}" for p in sorted((WEB_DIR / "static").glob("*.js")))]
-    return "\n".join(f'<link rel="modulepreload" href="{u}">' for u in urls)
+def version() -> str:
+    """A digest of every static and vendored file: it names this release's
+    files in their versioned URLs (``/static/v-<digest>/app.js``)."""
+    h = hashlib.sha256()
+    for top in ("static", "vendor"):
+        for path in sorted((WEB_DIR / top).rglob("*")):
+            if path.is_file():
+                h.update(f"{top}/{path.relative_to(WEB_DIR / top).as_posix()}\0".encode())
+                h.update(hashlib.sha256(path.read_bytes()).digest())
+    return "v-" + h.hexdigest()[:16]
 
 
 class Shell:
-    """index.html with its import map filled in, and the headers that go with it."""
+    """index.html with its import map filled in, and the headers that go with it.
 
-    def __init__(self) -> None:
-        importmap = json.dumps(IMPORT_MAP, separators=(",", ":"))
+    The shell names this release's files by versioned URLs, cached for good
+    (a new release has new URLs), and preloads every module the app imports
+    statically, so that a visit fetches them in one round, or not at all,
+    instead of discovering them an import level at a time.  Modules import
+    each other by relative URLs, which stay inside the version."""
+
+    def __init__(self, version: str) -> None:
+        static, vendor = f"{STATIC}/{version}", f"{VENDOR}/{version}"
+        importmap = json.dumps({"imports": {k: f"{vendor}/{v}" for k, v in IMPORTS.items()}},
+                               separators=(",", ":"))
         digest = base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()
+        preloads = [*(f"{vendor}/{v}" for v in IMPORTS.values()),
+                    *(f"{static}/{p.name}" for p in sorted((WEB_DIR / "static").glob("*.js")))]
         template = (WEB_DIR / "index.html").read_text(encoding="utf-8")
         self.body = (template.replace("{{IMPORTMAP}}", importmap)
-                     .replace("{{PRELOADS}}", preloads())).encode()
+                     .replace("{{PRELOADS}}", "\n".join(
+                         f'<link rel="modulepreload" href="{u}">' for u in preloads))
+                     .replace("{{STATIC}}", static).replace("{{VENDOR}}", vendor)).encode()
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
         self.headers = {
             **COMMON_HEADERS,
@@ -116,10 +129,12 @@ class Shell:
 
 
 class StaticHeaders:
-    """Serve a directory with our types, nosniff and revalidation on every load."""
+    """Serve a directory with our types and nosniff; versioned URLs are cached
+    for good, the plain ones revalidated on every load."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, immutable: bool = False) -> None:
         self.files = StaticFiles(directory=directory, check_dir=False)
+        self.cache = b"public, max-age=31536000, immutable" if immutable else b"no-cache"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         suffix = Path(scope.get("path", "")).suffix.lower()
@@ -130,7 +145,7 @@ class StaticHeaders:
                            if k.lower() not in (b"content-type", b"cache-control")]
                 ctype = TYPES.get(suffix) or mimetypes.guess_type("x" + suffix)[0]
                 headers.append((b"content-type", (ctype or "application/octet-stream").encode()))
-                headers.append((b"cache-control", b"no-cache"))
+                headers.append((b"cache-control", self.cache))
                 headers += [(k.lower().encode(), v.encode()) for k, v in COMMON_HEADERS.items()]
                 message = {**message, "headers": headers}
             await send(message)
@@ -140,10 +155,13 @@ class StaticHeaders:
 
 def routes() -> list[BaseRoute]:
     """The web UI's routes: the shell at every app URL, static and vendored files."""
-    shell = Shell()
+    release = version()
+    shell = Shell(release)
     pages: list[BaseRoute] = [Route(p, shell.page, methods=["GET", "HEAD"]) for p in APP_PATHS]
     return [
         *pages,
+        Mount(f"{STATIC}/{release}", app=StaticHeaders(WEB_DIR / "static", immutable=True)),
+        Mount(f"{VENDOR}/{release}", app=StaticHeaders(WEB_DIR / "vendor", immutable=True)),
         Mount(STATIC, app=StaticHeaders(WEB_DIR / "static")),
         Mount(VENDOR, app=StaticHeaders(WEB_DIR / "vendor")),
     ]

@@ -197,11 +197,13 @@ def test_dropping_the_same_file_after_closing_the_tab_resumes(
     big.write_bytes(os.urandom(8 * 1024 * 1024))
     page = make_page(user)
     expect(page.locator(".files")).to_be_visible()
-    _throttle(page, 2 * 1024 * 1024)
+    # 16 s at this rate: the tab closes long before the file is all sent, even
+    # on a loaded machine (a finished upload would make the second drop a clash)
+    _throttle(page, 512 * 1024)
     page.locator("input[type=file]:not([webkitdirectory])").set_input_files(big)
     page.wait_for_function(
         "() => { const p = document.querySelector('.uploads progress');"
-        " return p && p.value > p.max * 0.3 }",
+        " return p && p.value > p.max * 0.1 }",
         timeout=30_000,
     )
     context = page.context

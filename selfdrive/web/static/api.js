@@ -82,13 +82,16 @@ export const zipUrl = (folder, names) =>
   `${API}/files/zip${q({ path: folder, names: names && names.length ? names.join('/') : undefined })}`
 
 /** Every entry of a folder, page by page; onPage gets the growing list. */
-export async function listFolder(path, { signal, onPage, firstPage = 300, pageSize = 5000 }) {
+export async function listFolder(path, { signal, onPage, first = null, firstPage = 300, pageSize = 5000 }) {
   let entries = []
   let after = null
   let folder = null
   let limit = firstPage
   for (;;) {
-    const page = await api('GET', '/files/list', { query: { path, after, limit }, signal })
+    // a page asked for early (prefetchListing) if it came; otherwise ask now
+    const page = (first && await first.catch(() => null)) ||
+      await api('GET', '/files/list', { query: { path, after, limit }, signal })
+    first = null
     folder = page.folder
     entries = entries.concat(page.entries)
     after = page.next_after

@@ -5,7 +5,7 @@
 import { render } from 'preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { api, ApiError, sessionEnded, setCsrf } from './api.js'
-import { FilesView } from './files.js'
+import { FilesView, prefetchListing } from './files.js'
 import { Icon } from './icons.js'
 import { follow, prime } from './live.js'
 import { Account, Login, Trash } from './pages.js'
@@ -45,6 +45,8 @@ function App() {
 
   useEffect(() => {
     prime() // the feed's cursor, fetched beside the session rather than after it
+    const start = parseLocation()
+    if (start.view === 'files' && !start.q) prefetchListing(start.path)
     api('GET', '/auth/session', { quiet401: true })
       .then((s) => { setCsrf(s.csrf_token); setMe(s.user) })
       .catch((err) => { if (err instanceof ApiError && err.status === 401) setMe(null); else setMe(null) })

@@ -48,6 +48,25 @@ function compare(sort) {
   }
 }
 
+let early = null
+
+/**
+ * Ask for a folder's first page as the app starts, beside the session check
+ * (after the feed's cursor, as every listing), so that the view finds it
+ * waiting instead of asking once it is drawn.
+ */
+export function prefetchListing(path) {
+  const page = ready.then(() => api('GET', '/files/list', { query: { path, limit: 300 }, quiet401: true }))
+  page.catch(() => {})
+  early = { path, page }
+}
+
+function takeEarly(path) {
+  const found = early && early.path === path ? early.page : null
+  early = null
+  return found
+}
+
 function useListing(path, q, reloadKey) {
   const [state, setState] = useState({ key: '', folder: null, entries: [], loading: true, more: false, error: '' })
   useEffect(() => {
@@ -66,7 +85,9 @@ function useListing(path, q, reloadKey) {
       }, 150)
       return () => { clearTimeout(timer); ctl.abort() }
     }
+    const first = takeEarly(path)
     ready.then(() => listFolder(path, {
+      first,
       signal: ctl.signal,
       onPage: (folder, entries, more) => setState({ key, folder, entries, loading: more, more, error: '' }),
     })).catch(fail)

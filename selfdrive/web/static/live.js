@@ -22,6 +22,7 @@ let early = null
 /** Take the feed's cursor now, while the page asks who is signed in. */
 export function prime() {
   early = api('GET', '/changes/latest', { quiet401: true }).catch(() => null)
+  early.then(() => markReady())
 }
 
 export async function follow() {
