@@ -3,7 +3,7 @@ a browser upload beside the API's uploads of the same file.
 
     python benchmarks/web.py [--entries 10000] [--listing-runs 5] [--size 1GiB]
                              [--upload-runs 3] [--chunk-mib 64] [--skip-listing]
-                             [--skip-upload] [--data-dir DIR] [--keep]
+                             [--skip-upload] [--data-dir DIR] [--keep] [--pin]
 
 A fresh `selfdrive serve` on 127.0.0.1 (quota and file size limits out of the way) and a
 user made with `selfdrive user add`; the API calls use a device token of that user (POST
@@ -36,7 +36,10 @@ Playwright context, as tests/web do). Chromium is Debian's, headless, 1280x800.
     than 64 also changes the UI's chunk, by serving the page a copy of uploads.js with its
     CHUNK constant replaced (route interception; the file on disk is untouched).
 
-Clients and server share the machine's cores. Prints Markdown; 1 MB = 10^6 bytes.
+Clients and server share the machine's cores, unless --pin puts the server on CPU 0 and
+every client on CPU 1. Chromium spends about 10 s of CPU sending 1 GiB from a file (curl
+under 1 s), which on one shared machine is taken from the server; a browser on a laptop
+takes it from the laptop. Prints Markdown; 1 MB = 10^6 bytes.
 """
 
 from __future__ import annotations
@@ -502,6 +505,17 @@ def print_uploads(methods: list[Method], size: int, chunk_mib: int) -> None:
               f" median {median(browser) / median(api):.2f} (goal >= 0.70)")
 
 
+def pin(server: int, me: int) -> None:
+    """Every thread of *server* on CPU 0 (threads it starts later inherit that), this
+    process on CPU 1 (the clients it starts inherit that)."""
+    if (os.cpu_count() or 1) < 2:
+        raise BenchError("--pin needs two CPUs")
+    for task in Path(f"/proc/{server}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {0})
+    for task in Path(f"/proc/{me}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {1})
+
+
 def chromium_path() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
@@ -535,6 +549,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the temp work dir goes (default: the system's temp)")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--pin", action="store_true",
+                        help="the server on CPU 0, this script and every client (Chromium,"
+                             " curl, tuspy) on CPU 1: a browser on a laptop does not take its"
+                             " CPU from the server, as it does on one shared machine")
     args = parser.parse_args()
     load_start = load1()
     listing: list[ListingRun] = []
@@ -542,6 +560,8 @@ def main() -> None:
     methods: list[Method] = []
     with work_dir("selfdrive-web-", args.data_dir, args.keep) as work, \
             running_site(work, args.size) as site, sync_playwright() as p:
+        if args.pin:
+            pin(site.server.pid, os.getpid())
         browser, context = open_browser(p, site.base, site.password)
         version = browser.version
         if not args.skip_listing:
@@ -565,6 +585,8 @@ def main() -> None:
     print(f"# selfdrive web UI figures\n\n{machine()}\n- chromium {version} (headless),"
           f" playwright\n- load average (1 min) {load_start:.1f} at the start,"
           f" {load1():.1f} at the end")
+    if args.pin:
+        print("- pinned: the server on CPU 0; this script, Chromium, curl and tuspy on CPU 1")
     if listing:
         print_listing(listing, args.entries, made)
     if methods:
