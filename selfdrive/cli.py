@@ -20,6 +20,7 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from selfdrive import __version__, doctor, logs
 from selfdrive.config import (
@@ -33,10 +34,14 @@ from selfdrive.config import (
     to_toml,
 )
 from selfdrive.core.clock import SystemClock
-from selfdrive.core.errors import SelfdriveError
+from selfdrive.core.errors import SelfdriveError, StorageError
 from selfdrive.services.runtime import Runtime, ensure_admin, open_runtime
 from selfdrive.store.keys import KeyringError
 from selfdrive.sync.errors import ClientError
+
+if TYPE_CHECKING:
+    from selfdrive.services.backup import BackupService
+    from selfdrive.services.backup import Status as BackupStatus
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -105,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     b_verify = backup_cmd.add_parser(
         "verify", help="check that every block the newest snapshot needs is in the bucket")
     b_verify.add_argument("--snapshot", help="check this snapshot instead of the newest")
+    b_verify.add_argument("--download", action="store_true",
+                          help="download every block and hash it too (a HEAD cannot see damage"
+                               " inside the bucket; this reads the whole backup)")
     _common(b_verify)
 
     rest = sub.add_parser("restore", help="rebuild a data dir from the backup bucket alone")
@@ -263,57 +271,90 @@ async def _backup(args: argparse.Namespace) -> int:
     async with _runtime(config, secrets_) as runtime:
         backup = runtime.backup
         if args.backup_cmd == "status":
-            status = await backup.status()
-            now = runtime.clock.now_ms()
-            p, st = status.pending, status.state
-            print(f"target: {status.target}")
-            print(f"pending: {p.blocks} blocks ({_human(p.bytes)})"
-                  + (f", oldest queued {_ago(p.oldest_ms, now)}" if p.oldest_ms else ""))
-            last = (f"{st.snapshot_id}, {_ago(st.snapshot_at, now)}"
-                    f" ({_human(st.snapshot_bytes or 0)})" if st.snapshot_id else "none yet")
-            print(f"last snapshot: {last}")
-            print(f"last success: {_ago(st.last_success_at, now)}")
-            print(f"last error: {st.last_error} ({_ago(st.last_error_at, now)})"
-                  if st.last_error else "last error: none")
+            _print_status(await backup.status(), runtime.clock.now_ms())
             return 0
         if args.backup_cmd == "now":
-            report = await backup.copy_pass(_progress("copied"))
-            _end_progress()
-            snap = await backup.snapshot(_progress("copied"))
-            _end_progress()
-            status = await backup.status()
-            print(f"copied {report.uploaded} blocks ({_human(report.bytes_sent)});"
-                  f" snapshot {snap.id} uploaded ({_human(snap.size)});"
-                  f" {status.pending.blocks} blocks pending")
-            for error in report.errors:
-                print(f"error: {error}")
-            return 0 if not report.failed else 1
-        report_v = await backup.verify(args.snapshot)
-        for block_id, size, found in report_v.bad:
-            what = "missing" if found is None else f"{found} bytes instead of {size}"
-            print(f"block {block_id.hex()}: {what}")
-        print(f"selfdrive backup verify: snapshot {report_v.snapshot_id}: checked"
-              f" {report_v.checked} blocks, {len(report_v.bad)} missing or wrong"
-              + ("; they are queued to be sent again" if report_v.bad else ""))
+            return await _backup_now(backup)
+        report_v = await backup.verify(args.snapshot, download=args.download)
+        for check in report_v.targets:
+            for bad in check.bad:
+                print(f"{check.name}: block {bad.block_id.hex()}: {bad.problem}")
+            if check.error is not None:
+                print(f"{check.name} ({check.where}): not checked: {check.error}")
+                continue
+            how = "downloaded and hashed" if args.download else "HEAD: size and SHA-256"
+            print(f"{check.name} ({check.where}): snapshot {check.snapshot_id}: checked"
+                  f" {check.checked} blocks ({how}; {check.checksummed} SHA-256 compared with"
+                  f" the local copy), {len(check.bad)} missing or wrong"
+                  + ("; they are queued to be sent again" if check.bad else ""))
         return 0 if report_v.whole else 1
 
 
+def _print_status(status: BackupStatus, now: int) -> None:
+    st = status.state
+    for t in status.targets:
+        p, ts = t.pending, t.state
+        print(f"{t.name}: {t.where}")
+        print(f"  pending: {p.blocks} blocks ({_human(p.bytes)})"
+              + (f", oldest queued {_ago(p.oldest_ms, now)}" if p.oldest_ms else ""))
+        if ts is None:
+            print("  not bound yet: the next pass queues every block for it")
+            continue
+        last = (f"{ts.snapshot_id}, {_ago(ts.snapshot_at, now)}"
+                f" ({_human(ts.snapshot_bytes or 0)})" if ts.snapshot_id else "none yet")
+        print(f"  last snapshot: {last}")
+        print(f"  last success: {_ago(ts.last_success_at, now)}")
+        print(f"  last error: {ts.last_error} ({_ago(ts.last_error_at, now)})"
+              if ts.last_error else "  last error: none")
+    print(f"newest snapshot: {st.snapshot_id}, {_ago(st.snapshot_at, now)}" if st.snapshot_id
+          else "newest snapshot: none yet")
+
+
+async def _backup_now(backup: BackupService) -> int:
+    """Copy every queued block and upload a snapshot to every bucket that answers."""
+    from selfdrive.services.backup import BucketUnavailable
+
+    try:
+        report = await backup.copy_pass(_progress("copied"))
+    except BucketUnavailable as exc:
+        _end_progress()
+        raise StorageError(f"no backup bucket could be reached: {exc}") from None
+    _end_progress()
+    working = [t.name for t in backup.targets if t.name not in report.unavailable]
+    snap = await backup.snapshot(_progress("copied"), only=working)
+    _end_progress()
+    status = await backup.status()
+    print(f"copied {report.uploaded} blocks ({_human(report.bytes_sent)});"
+          f" snapshot {snap.id} uploaded ({_human(snap.size)}) to {' and '.join(snap.targets)};"
+          f" {status.pending_blocks} blocks pending")
+    failures = {**report.unavailable, **snap.errors}
+    for name, error in failures.items():
+        print(f"error: {name}: {error}")
+    for error in report.errors if not failures else []:
+        print(f"error: {error}")
+    return 0 if not report.failed and not failures else 1
+
+
 async def _restore(args: argparse.Namespace) -> int:
-    from selfdrive.services.backup import list_snapshots, s3_target
+    from selfdrive.services.backup import s3_targets
+    from selfdrive.services.backup_read import Source, catalogue
     from selfdrive.services.restore import restore
     from selfdrive.store.keys import import_keyring, install_keyring, load_keyring
     from selfdrive.store.s3 import S3Bucket
 
     config, secrets_ = _load(args)
-    target = s3_target(config.backup)
-    if target is None:
+    sources = [Source(name, S3Bucket(target)) for name, target in s3_targets(config.backup)]
+    if not sources:
         raise ConfigError("restore --from-backup needs the bucket: set [backup] bucket"
                           " (and its endpoint and credentials) as on the old server")
-    bucket = S3Bucket(target)
     if args.list:
-        for snap in await list_snapshots(bucket):
-            print(f"{snap.id}  {_human(snap.size)}")
-        return 0
+        found = await catalogue(sources)
+        for source in sources:
+            if source.name in found.errors:
+                print(f"{source.name}: unreachable: {found.errors[source.name]}")
+            for snap in found.snapshots.get(source.name, []):
+                print(f"{snap.id}  {_human(snap.size)}  {source.name}")
+        return 0 if found.snapshots else 1
     data = config.data_path
     if (data / "meta.db").exists():
         raise SelfdriveError(f"{data} already holds a database: restore into a new data dir")
@@ -337,13 +378,15 @@ async def _restore(args: argparse.Namespace) -> int:
     else:
         raise SelfdriveError("restore needs the key: --key-file FILE (made by selfdrive key"
                              f" export), or the old keys/ folder copied to {keys}")
-    report = await restore(bucket, keyring, data, SystemClock(), snapshot_id=args.snapshot,
+    report = await restore(sources, keyring, data, SystemClock(), snapshot_id=args.snapshot,
                            parallel=config.backup.parallel_uploads,
                            progress=_progress("fetched"))
     _end_progress()
-    print(f"restored snapshot {report.snapshot_id} into {data}: {report.blocks} blocks"
-          f" ({_human(report.fetched_bytes)}); dropped {report.uploads_dropped} unfinished"
-          f" uploads. Check it with: selfdrive fsck --data {data}")
+    origin = ", ".join(f"{n} from the {name} bucket" for name, n in report.fetched_from.items())
+    print(f"restored snapshot {report.snapshot_id} (from the {report.source} bucket) into"
+          f" {data}: {report.blocks} blocks ({_human(report.fetched_bytes)}"
+          + (f"; {origin}" if origin else "") + f"); dropped {report.uploads_dropped}"
+          f" unfinished uploads. Check it with: selfdrive fsck --data {data}")
     return 0
 
 

@@ -155,6 +155,19 @@ class LogConfig(msgspec.Struct, forbid_unknown_fields=True):
     access: bool = True
 
 
+class ReplicaConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """A second bucket, in another region or at another provider, that gets
+    every object the primary one gets (docs/backup.md); empty `bucket`: none.
+    Empty keys fall back to the same AWS variables as [backup]'s."""
+
+    endpoint_url: str = ""
+    region: str = ""
+    bucket: str = ""
+    prefix: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+
 class BackupConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The S3 bucket that blocks and metadata snapshots are copied to
     (docs/backup.md); an empty `bucket` turns backup off."""
@@ -179,6 +192,8 @@ class BackupConfig(msgspec.Struct, forbid_unknown_fields=True):
     parallel_uploads: int = 8
     #: the longest wait between two tries while the bucket is unreachable
     max_backoff_s: float = 300.0
+    #: the second bucket ([backup.replica])
+    replica: ReplicaConfig = msgspec.field(default_factory=ReplicaConfig)
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):
@@ -362,7 +377,9 @@ def environment_settings(env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
 
 
 def _refuse_if_in_a_section(variable: str, known: list[str]) -> None:
-    for section in {s.path[:-1] for s in settings() if len(s.path) > 1}:
+    # the longest section first: SELFDRIVE_BACKUP_REPLICA_X is of [backup.replica]
+    for section in sorted({s.path[:-1] for s in settings() if len(s.path) > 1},
+                          key=len, reverse=True):
         prefix = "SELFDRIVE_" + "_".join(section).upper() + "_"
         if variable.startswith(prefix):
             keys = [v.removeprefix(prefix) for v in known if v.startswith(prefix)]
@@ -490,11 +507,12 @@ AWS_FALLBACKS = {
 
 
 def _backup_from_aws_environment(backup: BackupConfig, env: Mapping[str, str]) -> None:
-    for key, variables in AWS_FALLBACKS.items():
-        if getattr(backup, key):
-            continue
-        value = next((env[v] for v in variables if env.get(v)), "")
-        setattr(backup, key, value)
+    for table in (backup, backup.replica):
+        for key, variables in AWS_FALLBACKS.items():
+            if getattr(table, key):
+                continue
+            value = next((env[v] for v in variables if env.get(v)), "")
+            setattr(table, key, value)
 
 
 def _check_values(config: Config) -> None:
@@ -518,17 +536,30 @@ def _check_values(config: Config) -> None:
                           f" got {config.log.format!r}")
 
 
-def _check_backup(b: BackupConfig) -> None:
+def _check_bucket(b: BackupConfig | ReplicaConfig, table: str) -> None:
     if b.endpoint_url and not re.match(r"^https?://[^/\s]+", b.endpoint_url):
-        raise ConfigError(f"backup.endpoint_url: expected an http:// or https:// address,"
+        raise ConfigError(f"{table}.endpoint_url: expected an http:// or https:// address,"
                           f" got {b.endpoint_url!r}")
     if b.bucket and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", b.bucket):
-        raise ConfigError(f"backup.bucket: {b.bucket!r} is not an S3 bucket name"
+        raise ConfigError(f"{table}.bucket: {b.bucket!r} is not an S3 bucket name"
                           " (3 to 63 of a-z, 0-9, '.', '-')")
     if b.bucket and bool(b.access_key_id) != bool(b.secret_access_key):
-        raise ConfigError("backup.access_key_id and backup.secret_access_key go together:"
+        raise ConfigError(f"{table}.access_key_id and {table}.secret_access_key go together:"
                           " set both, or neither (then AWS_ACCESS_KEY_ID and"
                           " AWS_SECRET_ACCESS_KEY are used)")
+
+
+def _check_backup(b: BackupConfig) -> None:
+    _check_bucket(b, "backup")
+    r = b.replica
+    _check_bucket(r, "backup.replica")
+    if r.bucket and not b.bucket:
+        raise ConfigError("backup.replica.bucket: a replica needs a primary bucket:"
+                          " set backup.bucket too")
+    if r.bucket and (r.endpoint_url, r.bucket, r.prefix.strip("/")) == (
+            b.endpoint_url, b.bucket, b.prefix.strip("/")):
+        raise ConfigError("backup.replica: it names the same bucket and prefix as [backup];"
+                          " a replica must be another bucket (or at least another prefix)")
     for name, value in (("keep_snapshots", b.keep_snapshots),
                         ("parallel_uploads", b.parallel_uploads),
                         ("snapshot_after_changes", b.snapshot_after_changes)):

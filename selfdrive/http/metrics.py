@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,6 +45,7 @@ from selfdrive.core.errors import Forbidden, NotFound
 from selfdrive.http.accesslog import Observer
 from selfdrive.http.endpoint import authenticate
 from selfdrive.http.errors import error_response
+from selfdrive.services.backup import Target
 from selfdrive.services.runtime import Runtime
 from selfdrive.store.meta.stats import StoreStats, store_stats
 
@@ -176,28 +177,41 @@ class StateCollector(Collector):
             yield GaugeMetricFamily(name, doc, value=value)
 
     def _backup(self) -> Iterable[Metric]:
-        """The backup loop's figures (services/backup.py), kept by the loop itself."""
+        """The backup loop's figures (services/backup.py), kept by the loop
+        itself, one series per target (``primary``, ``replica``)."""
         b = self.runtime.backup
         if not b.configured:
             return
-        for name, doc, value in (
-            ("selfdrive_backup_pending_blocks",
-             "Blocks not yet copied to the backup bucket", b.pending.blocks),
+        gauges: list[tuple[str, str, Callable[[Target], float]]] = [
+            ("selfdrive_backup_pending_blocks", "Blocks not yet copied to the backup bucket",
+             lambda t: b.pending_of(t.name).blocks),
             ("selfdrive_backup_pending_bytes",
-             "Stored bytes of the blocks not yet copied to the backup bucket", b.pending.bytes),
+             "Stored bytes of the blocks not yet copied to the backup bucket",
+             lambda t: b.pending_of(t.name).bytes),
             ("selfdrive_backup_up",
-             "1 if the last try to reach the backup bucket worked, else 0", int(b.healthy)),
-        ):
-            yield GaugeMetricFamily(name, doc, value=value)
-        for name, doc, count in (
+             "1 if the last try to reach the backup bucket worked, else 0",
+             lambda t: int(t.healthy)),
+        ]
+        for name, doc, value_of in gauges:
+            gauge = GaugeMetricFamily(name, doc, labels=["target"])
+            for target in b.targets:
+                gauge.add_metric([target.name], value_of(target))
+            yield gauge
+        counters: list[tuple[str, str, Callable[[Target], float]]] = [
             ("selfdrive_backup_uploaded_blocks", "Blocks copied to the backup bucket since start",
-             b.uploaded_blocks),
+             lambda t: t.uploaded_blocks),
             ("selfdrive_backup_uploaded_bytes",
-             "Bytes of the blocks copied to the backup bucket since start", b.uploaded_bytes),
+             "Bytes of the blocks copied to the backup bucket since start",
+             lambda t: t.uploaded_bytes),
             ("selfdrive_backup_failed_uploads",
-             "Block copies that failed since start (they are tried again)", b.failures),
-        ):
-            yield CounterMetricFamily(name, doc, value=count)
+             "Block copies that failed since start (they are tried again)",
+             lambda t: t.failures),
+        ]
+        for name, doc, count_of in counters:
+            counter = CounterMetricFamily(name, doc, labels=["target"])
+            for target in b.targets:
+                counter.add_metric([target.name], count_of(target))
+            yield counter
         if b.last_snapshot_ms is not None:
             yield GaugeMetricFamily(
                 "selfdrive_backup_last_snapshot_timestamp_seconds",

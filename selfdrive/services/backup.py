@@ -1,28 +1,38 @@
-"""Backup to an S3 bucket: the replication loop, metadata snapshots, verify.
+"""Backup to S3 buckets: the replication loop, metadata snapshots, verify.
 
 Terms (docs/backup.md):
 
-- the *queue* is the table ``backup_queue`` (migration 0012): every block
-  recorded in the database and not yet known to be in the bucket.  A trigger
-  fills it in the transaction that records the block, so uploads never wait
-  for the bucket and a restart loses nothing.
+- a *target* is a bucket that gets every block and snapshot: ``primary``
+  ([backup]) and, when configured, ``replica`` ([backup.replica]).  Each has
+  its own progress: a block one bucket acknowledged and the other did not
+  stays queued for the other, and a bucket that is down does not hold the
+  other back.
+- the *queue* is the table ``backup_queue`` (migrations 0012, 0013): one row
+  per (block, target) not yet known to be in that target's bucket.  A
+  trigger fills it in the transaction that records the block, so uploads
+  never wait for a bucket and a restart loses nothing.  `bind` ties each
+  target's queue to the bucket the config names; a new or changed bucket
+  gets every block queued, an unconfigured replica's queue is dropped.
 - a *pass* walks the queue once, oldest first, in batches of `BATCH` blocks;
   in a batch, at most ``parallel_uploads`` blocks are read from the local
-  store and sent at once (so at most that many blocks are in memory), then
-  one short transaction removes what the bucket now has.
+  store at once (so at most that many are in memory), each read once and
+  sent to every target it is queued for; then one short transaction removes
+  what the buckets now have.  A target whose upload fails (after the S3
+  client's own retries) is left alone for the rest of the pass.
 - a *snapshot* is SQLite's online backup of meta.db, sealed
-  (store/snapshot.py) and uploaded as ``snapshots/<id>``; the id is the UTC
-  time it was taken, so names sort by age.  Ordering: the copy is taken, then
-  every block that the copy still lists in its own queue is uploaded, and only
-  then the snapshot: a snapshot in the bucket never references a block that is
-  not there.  After it, all but the newest ``keep_snapshots`` are deleted.
+  (store/snapshot.py) and uploaded as ``snapshots/<id>`` to each target; the
+  id is the UTC time it was taken, so names sort by age.  Ordering, per
+  target: the copy is taken, then every block that the copy still lists as
+  queued for that target is uploaded to it, and only then the snapshot: a
+  snapshot in a bucket never references a block that is not there.  After
+  it, all but the newest ``keep_snapshots`` are deleted from that bucket.
 
 The background loop (`run_forever`) makes a pass, then a snapshot when one is
 due (``snapshot_interval_s`` since the last one and something changed, or
-``snapshot_after_changes`` changes); when the bucket fails it records the
-error and waits, doubling the wait with jitter up to ``max_backoff_s``.
-Nothing here deletes a block from the bucket (that is for a later version,
-with a grace period longer than the local one).
+``snapshot_after_changes`` changes); a target that fails is recorded and
+waited for, doubling the wait with jitter up to ``max_backoff_s``, while the
+other goes on.  Nothing here deletes a block from a bucket (that is for a
+later version, with a grace period longer than the local one).
 """
 
 from __future__ import annotations
@@ -33,26 +43,34 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio.to_thread
 
-from selfdrive.config import BackupConfig
+from selfdrive.config import BackupConfig, ReplicaConfig
 from selfdrive.core.clock import Clock
 from selfdrive.core.errors import BlockNotFound, SelfdriveError, StorageError
+from selfdrive.services.backup_read import (
+    SNAPSHOTS,
+    SnapshotInfo,
+    Source,
+    TargetCheck,
+    check_blocks,
+    fetch_snapshot,
+    list_snapshots,
+)
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.meta import backup as q
 from selfdrive.store.meta import gc as gcq
 from selfdrive.store.meta.db import Database, backup_file
 from selfdrive.store.s3 import S3Bucket, S3Target, block_name
-from selfdrive.store.snapshot import seal_file, unseal_file
+from selfdrive.store.snapshot import seal_file
 
 log = logging.getLogger("selfdrive.backup")
 
 BATCH = 200
-SNAPSHOTS = "snapshots/"
 #: the loop looks at the queue this often while it is idle (seconds)
 IDLE_POLL_S = 2.0
 #: a burst of changes waits at least this long after the previous snapshot (seconds)
@@ -93,46 +111,101 @@ class PassReport:
     #: blocks that left the local store meanwhile (collected): nothing to copy
     gone: int = 0
     errors: list[str] = field(default_factory=list)
+    #: targets whose uploads failed in this pass, with the first error
+    unavailable: dict[str, str] = field(default_factory=dict)
+    #: per target: blocks uploaded to it
+    uploaded_to: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    name: str
+    where: str
+    pending: q.Pending
+    state: q.TargetState | None
 
 
 @dataclass(frozen=True)
 class Status:
     configured: bool
-    target: str
-    pending: q.Pending
+    targets: list[TargetStatus]
     state: q.State
+
+    @property
+    def pending_blocks(self) -> int:
+        return sum(t.pending.blocks for t in self.targets)
 
 
 @dataclass(frozen=True)
-class SnapshotInfo:
+class Uploaded:
+    """A snapshot taken, and which targets got it."""
+
     id: str
     size: int
-    mtime: float
+    targets: list[str]
+    #: target -> why it did not get the snapshot
+    errors: dict[str, str]
 
 
 @dataclass
 class VerifyReport:
-    snapshot_id: str
-    checked: int = 0
-    #: (block id, expected stored size, size in the bucket or None if absent)
-    bad: list[tuple[bytes, int, int | None]] = field(default_factory=list)
+    targets: list[TargetCheck] = field(default_factory=list)
 
     @property
     def whole(self) -> bool:
-        return not self.bad
+        return all(t.whole for t in self.targets)
 
 
-def s3_target(b: BackupConfig) -> S3Target | None:
-    """The bucket [backup] names, or None when backup is off (no bucket)."""
-    if not b.bucket:
-        return None
+@dataclass
+class Target:
+    """A bucket blocks go to, and how tries to reach it are going (in this
+    process: the figures of /metrics and the loop's backoff)."""
+
+    name: str
+    bucket: S3Bucket
+    healthy: bool = True
+    failures_in_a_row: int = 0
+    #: time.monotonic() before which the loop leaves this target alone
+    retry_at: float = 0.0
+    uploaded_blocks: int = 0
+    uploaded_bytes: int = 0
+    failures: int = 0
+
+    def failed(self, max_backoff_s: float) -> float:
+        """Note a failure; returns the wait before the next try (with jitter:
+        many servers do not retry in step)."""
+        self.healthy = False
+        self.failures_in_a_row += 1
+        wait = min(max_backoff_s, FIRST_BACKOFF_S * 2.0 ** (self.failures_in_a_row - 1))
+        wait *= random.uniform(0.5, 1.0)
+        self.retry_at = time.monotonic() + wait
+        return wait
+
+    def worked(self) -> None:
+        self.healthy = True
+        self.failures_in_a_row = 0
+        self.retry_at = 0.0
+
+
+def _target(b: BackupConfig | ReplicaConfig, parallel: int, max_backoff_s: float) -> S3Target:
     return S3Target(
         bucket=b.bucket, endpoint_url=b.endpoint_url, region=b.region, prefix=b.prefix,
         access_key_id=b.access_key_id, secret_access_key=b.secret_access_key,
-        max_in_flight=b.parallel_uploads,
+        max_in_flight=parallel,
         # one request's own retries (obstore) stop within the loop's longest wait
-        retry_timeout_s=min(60.0, max(2.0, b.max_backoff_s)),
+        retry_timeout_s=min(60.0, max(2.0, max_backoff_s)),
     )
+
+
+def s3_targets(b: BackupConfig) -> list[tuple[str, S3Target]]:
+    """The buckets [backup] and [backup.replica] name, primary first; [] when
+    backup is off (no bucket)."""
+    if not b.bucket:
+        return []
+    out = [(q.PRIMARY, _target(b, b.parallel_uploads, b.max_backoff_s))]
+    if b.replica.bucket:
+        out.append((q.REPLICA, _target(b.replica, b.parallel_uploads, b.max_backoff_s)))
+    return out
 
 
 def backup_settings(b: BackupConfig) -> BackupSettings:
@@ -148,176 +221,276 @@ def snapshot_id_at(ms: int) -> str:
 
 
 class BackupService:
-    def __init__(self, db: Database, blocks: BlockStore, bucket: S3Bucket | None,
+    def __init__(self, db: Database, blocks: BlockStore, targets: Sequence[Target],
                  snapshot_key: bytes, clock: Clock, settings: BackupSettings,
                  work_dir: Path) -> None:
         self.db = db
         self.blocks = blocks
-        self.bucket = bucket
+        self.targets = list(targets)
         self.snapshot_key = snapshot_key
         self.clock = clock
         self.settings = settings
         self.work_dir = work_dir
-        self._lock = asyncio.Lock()  # one pass or snapshot at a time in this process
+        self._lock = asyncio.Lock()  # one pass at a time in this process
         # figures for /metrics, kept by the loop
-        self.pending = q.Pending(0, 0, None)
-        self.uploaded_blocks = 0
-        self.uploaded_bytes = 0
-        self.failures = 0
+        self.pending: dict[str, q.Pending] = {}
         self.last_snapshot_ms: int | None = None
-        self.healthy = True
 
     @property
     def configured(self) -> bool:
-        return self.bucket is not None
+        return bool(self.targets)
 
-    def _bucket(self) -> S3Bucket:
-        if self.bucket is None:
+    @property
+    def healthy(self) -> bool:
+        return all(t.healthy for t in self.targets)
+
+    def pending_of(self, target: str) -> q.Pending:
+        """What the last look at the queue found pending for *target*."""
+        return self.pending.get(target, q.Pending(0, 0, None))
+
+    def _targets(self, only: Collection[str] | None = None) -> list[Target]:
+        if not self.targets:
             raise BackupNotConfigured("no backup bucket is configured: set [backup] bucket"
                                       " (docs/backup.md)")
-        return self.bucket
+        return [t for t in self.targets if only is None or t.name in only]
+
+    def sources(self) -> list[Source]:
+        """The buckets to read from, the primary first."""
+        return [Source(t.name, t.bucket) for t in self._targets()]
+
+    async def bind(self) -> None:
+        """Tie each target's queue to the bucket the config names (see the
+        module docstring); cheap when nothing changed, so every pass does it."""
+        if not self.targets:
+            return
+        async with self.db.read() as conn:
+            known = await q.targets(conn)
+        wanted = {t.name: t.bucket.target.location for t in self.targets}
+        if all(name in known and known[name].location == where
+               for name, where in wanted.items()) and set(known) <= set(wanted):
+            return
+        async with self.db.write() as conn:
+            for name, where in wanted.items():
+                queued = await q.bind_target(conn, name, where)
+                if queued:
+                    log.info("backup: %d blocks queued for the %s bucket (new to it)",
+                             queued, name)
+            for name in set(known) - set(wanted) - {q.PRIMARY}:
+                await q.drop_target(conn, name)
+                log.info("backup: the %s bucket is no longer configured; its queue is dropped",
+                         name)
 
     async def status(self) -> Status:
+        await self.bind()
+        out = []
         async with self.db.read() as conn:
-            pending, state = await q.pending(conn), await q.state(conn)
-        self.pending = pending
+            state, known = await q.state(conn), await q.targets(conn)
+            for t in self.targets:
+                pending = await q.pending(conn, t.name)
+                self.pending[t.name] = pending
+                out.append(TargetStatus(t.name, t.bucket.target.describe(), pending,
+                                        known.get(t.name)))
         self.last_snapshot_ms = state.snapshot_at
-        target = self.bucket.target.describe() if self.bucket else "not configured"
-        return Status(self.configured, target, pending, state)
+        return Status(self.configured, out, state)
 
     # --- copying blocks ---------------------------------------------------------------
 
-    async def copy_pass(self, progress: Progress | None = None) -> PassReport:
-        """Walk the queue once and copy every block in it to the bucket.
+    async def copy_pass(self, progress: Progress | None = None,
+                        only: Collection[str] | None = None) -> PassReport:
+        """Walk the queue once and copy every block in it to the targets
+        (*only* these, if given) it is queued for.
 
-        Raises BucketUnavailable when a whole batch fails (the rest would too).
+        Raises BucketUnavailable when every target failed (a report that one
+        target failed while the other worked is returned: see `unavailable`).
         """
-        bucket = self._bucket()
+        targets = self._targets(only)
+        report = await self._pass(targets, progress)
+        if targets and len(report.unavailable) == len(targets):
+            raise BucketUnavailable("; ".join(report.unavailable.values())
+                                    if len(targets) > 1 else report.unavailable[targets[0].name])
+        return report
+
+    async def _pass(self, targets: Sequence[Target], progress: Progress | None) -> PassReport:
+        await self.bind()
         async with self._lock:
             report = PassReport()
+            live = {t.name: t for t in targets}
             async with self.db.read() as conn:
-                total = (await q.pending(conn)).blocks
+                total = sum([(await q.pending(conn, name)).blocks for name in live])
             after: tuple[int, bytes] | None = None
-            while True:
+            while live:
                 async with self.db.read() as conn:
-                    batch = await q.next_batch(conn, BATCH, after)
+                    batch = await q.next_batch(conn, list(live), BATCH, after)
                 if not batch:
                     break
-                await self._copy_batch(bucket, batch, report)
-                after = (batch[-1][2], batch[-1][0])
+                await self._copy_batch(batch, live, report)
+                after = (batch[-1].queued_at, batch[-1].block_id)
                 if progress is not None:
-                    done = report.uploaded + report.failed + report.gone
-                    progress(done, total, report.bytes_sent)
+                    progress(report.uploaded + report.failed + report.gone, total,
+                             report.bytes_sent)
                 if len(batch) < BATCH:
                     break
-            await self.status()
-            return report
+        await self.status()
+        return report
 
-    async def _copy_batch(self, bucket: S3Bucket, batch: Sequence[tuple[bytes, int, int]],
+    async def _copy_batch(self, batch: Sequence[q.Queued], live: dict[str, Target],
                           report: PassReport) -> None:
         gate = asyncio.Semaphore(self.settings.parallel_uploads)
+        down: dict[str, str] = {}
+        results: list[tuple[bytes, str, int, BaseException | None]] = []
 
-        async def copy(block_id: bytes) -> tuple[bytes, int, BaseException | None]:
+        async def put(target: Target, block_id: bytes, sealed: bytes) -> None:
+            if target.name in down:
+                return  # left alone for the rest of the pass; stays queued
+            try:
+                await target.bucket.put(block_name(block_id), sealed)
+            except StorageError as exc:
+                down.setdefault(target.name, str(exc))
+                results.append((block_id, target.name, 0, exc))
+                return
+            results.append((block_id, target.name, len(sealed), None))
+
+        async def copy(item: q.Queued) -> None:
             async with gate:  # bounds the blocks held in memory, not only the requests
+                wanted = [live[n] for n in sorted(item.targets) if n in live and n not in down]
+                if not wanted:
+                    return
                 try:
-                    sealed = await self.blocks.get(block_id)
+                    sealed = await self.blocks.get(item.block_id)
                 except BlockNotFound as exc:
-                    return block_id, 0, exc
-                try:
-                    await bucket.put(block_name(block_id), sealed)
-                except StorageError as exc:
-                    return block_id, 0, exc
-                return block_id, len(sealed), None
+                    results.extend((item.block_id, t.name, 0, exc) for t in wanted)
+                    return
+                await asyncio.gather(*(put(t, item.block_id, sealed) for t in wanted))
 
-        results = await asyncio.gather(*(copy(block_id) for block_id, _, _ in batch))
-        done, failures, gone = [], [], []
-        for block_id, size, error in results:
-            if error is None:
-                done.append(block_id)
-                report.uploaded += 1
-                report.bytes_sent += size
-            elif isinstance(error, BlockNotFound):
-                gone.append(block_id)
-            else:
-                failures.append((block_id, str(error)))
+        await asyncio.gather(*(copy(item) for item in batch))
+        await self._record(results, live, down, report)
+
+    async def _record(self, results: Sequence[tuple[bytes, str, int, BaseException | None]],
+                      live: dict[str, Target], down: dict[str, str],
+                      report: PassReport) -> None:
+        done: list[tuple[bytes, str]] = []
+        failures: list[tuple[bytes, str, str]] = []
+        gone = {b for b, _, _, error in results if isinstance(error, BlockNotFound)}
+        still: set[bytes] = set()
         if gone:
             async with self.db.read() as conn:
-                still = await gcq.known_block_ids(conn, gone)
+                still = await gcq.known_block_ids(conn, list(gone))
             # Collected meanwhile (its row went too): nothing to copy.  A block
             # whose row stands but whose file is missing stays queued: fsck
             # reports it, and a repair may bring the file back.
-            report.gone += len(gone) - len(still)
-            failures += [(b, "the block file is missing on the local disk (selfdrive fsck)")
-                         for b in still]
-            done += [b for b in gone if b not in still]
+            report.gone += len(gone - still)
+        for block_id, name, size, error in results:
+            if error is None:
+                done.append((block_id, name))
+                report.uploaded += 1
+                report.bytes_sent += size
+                report.uploaded_to[name] = report.uploaded_to.get(name, 0) + 1
+                live[name].uploaded_blocks += 1
+                live[name].uploaded_bytes += size
+            elif isinstance(error, BlockNotFound):
+                if block_id in still:
+                    failures.append((block_id, name, "the block file is missing on the local"
+                                                     " disk (selfdrive fsck)"))
+            else:
+                failures.append((block_id, name, str(error)))
+                live[name].failures += 1
         report.failed += len(failures)
-        report.errors += [error for _, error in failures[:3]]
+        report.errors += [error for _, _, error in failures[:3]]
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             await q.done(conn, done)
             await q.failed(conn, failures)
-            if done:
-                await q.record_success(conn, now)
-        self.uploaded_blocks += sum(error is None for _, _, error in results)
-        self.uploaded_bytes += sum(size for _, size, error in results if error is None)
-        self.failures += len(failures)
-        if failures and not done:
-            raise BucketUnavailable(failures[0][1])
+            for name in {n for _, n in done} - set(down):
+                await q.record_success(conn, name, now)
+            for name, why in down.items():
+                await q.record_error(conn, name, why, now)
+        for name, why in down.items():
+            report.unavailable.setdefault(name, why)
+            del live[name]
 
     # --- snapshots --------------------------------------------------------------------
 
-    async def snapshot(self, progress: Progress | None = None) -> SnapshotInfo:
-        """Take a snapshot, copy every block it needs, upload it, apply retention."""
-        bucket = self._bucket()
+    async def snapshot(self, progress: Progress | None = None,
+                       only: Collection[str] | None = None) -> Uploaded:
+        """Take a snapshot and upload it to every target (*only* these, if
+        given) after the blocks it needs there; apply retention.  A target
+        that fails is named in the result; StorageError if none got it."""
+        targets = self._targets(only)
+        await self.bind()
         snapshot_id = snapshot_id_at(self.clock.now_ms())
         folder = await anyio.to_thread.run_sync(lambda: _work_dir(self.work_dir))
         copy, sealed = folder / f"{snapshot_id}.db", folder / f"{snapshot_id}.sdsn"
+        got: list[str] = []
+        errors: dict[str, str] = {}
         try:
             await anyio.to_thread.run_sync(lambda: backup_file(self.db.path, copy))
             seq, needed = await anyio.to_thread.run_sync(lambda: q.read_snapshot_queue(copy))
-            await self._copy_needed(needed, progress)
             digest = await anyio.to_thread.run_sync(
                 lambda: seal_file(copy, sealed, self.snapshot_key, snapshot_id))
             size = sealed.stat().st_size
-            await bucket.put_file(SNAPSHOTS + snapshot_id, sealed, digest)
+            for target in targets:
+                try:
+                    await self._copy_needed(target, needed.get(target.name, []), progress)
+                    await target.bucket.put_file(SNAPSHOTS + snapshot_id, sealed, digest)
+                except StorageError as exc:
+                    errors[target.name] = str(exc)
+                    log.warning("backup: snapshot %s not uploaded to the %s bucket: %s",
+                                snapshot_id, target.name, exc)
+                else:
+                    got.append(target.name)
         finally:
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            await q.record_snapshot(conn, snapshot_id, now, seq, size)
-            await q.record_success(conn, now)
+            if got:
+                await q.record_snapshot(conn, snapshot_id, now, seq, size)
+            for name in got:
+                await q.record_target_snapshot(conn, name, snapshot_id, now, size)
+                await q.record_success(conn, name, now)
+            for name, error in errors.items():
+                await q.record_error(conn, name, error, now)
+        if not got:
+            raise StorageError(f"snapshot {snapshot_id} reached no bucket: "
+                               + "; ".join(f"{n}: {e}" for n, e in errors.items()))
         self.last_snapshot_ms = now
-        await self.prune_snapshots()
-        log.info("backup: snapshot %s uploaded (%d bytes)", snapshot_id, size)
-        return SnapshotInfo(snapshot_id, size, now / 1000)
+        for target in targets:
+            if target.name in got:
+                await self.prune_snapshots(target)
+        log.info("backup: snapshot %s uploaded (%d bytes) to %s", snapshot_id, size,
+                 " and ".join(got))
+        return Uploaded(snapshot_id, size, got, errors)
 
-    async def _copy_needed(self, needed: list[bytes], progress: Progress | None) -> None:
+    async def _copy_needed(self, target: Target, needed: list[bytes],
+                           progress: Progress | None) -> None:
         """Copy passes until no block that the snapshot's copy lists as queued
-        is still queued here (uploaded, or collected since)."""
+        for *target* is still queued for it (uploaded, or collected since)."""
         while needed:
             async with self.db.read() as conn:
-                left = await q.still_queued(conn, needed)
+                left = await q.still_queued(conn, target.name, needed)
             if not left:
                 return
-            report = await self.copy_pass(progress)
-            if report.uploaded == 0:
+            report = await self._pass([target], progress)
+            if report.uploaded_to.get(target.name, 0) == 0:
                 async with self.db.read() as conn:
-                    if await q.still_queued(conn, needed):
+                    if await q.still_queued(conn, target.name, needed):
                         raise StorageError(
                             f"{len(left)} blocks that the snapshot needs could not be copied:"
                             f" {report.errors[0] if report.errors else 'see backup status'}")
             needed = list(left)
 
-    async def snapshots(self) -> list[SnapshotInfo]:
-        """The snapshots in the bucket, oldest first."""
-        return await list_snapshots(self._bucket())
+    async def snapshots(self, target: str = q.PRIMARY) -> list[SnapshotInfo]:
+        """The snapshots in a target's bucket, oldest first."""
+        found = self._targets({target})
+        if not found:
+            raise BackupNotConfigured(f"no {target} bucket is configured")
+        return await list_snapshots(found[0].bucket)
 
-    async def prune_snapshots(self) -> list[str]:
-        """Delete all but the newest ``keep_snapshots`` snapshots."""
-        found = await self.snapshots()
+    async def prune_snapshots(self, target: Target) -> list[str]:
+        """Delete all but the newest ``keep_snapshots`` snapshots of a bucket."""
+        found = await list_snapshots(target.bucket)
         doomed = found[: max(0, len(found) - self.settings.keep_snapshots)]
         for snap in doomed:
-            await self._bucket().delete(SNAPSHOTS + snap.id)
+            await target.bucket.delete(SNAPSHOTS + snap.id)
         return [s.id for s in doomed]
 
     async def snapshot_due(self) -> bool:
@@ -334,106 +507,96 @@ class BackupService:
             return True
         return age_s >= UNCHANGED_SNAPSHOT_S
 
-    # --- checking the bucket ----------------------------------------------------------
+    # --- checking the buckets ---------------------------------------------------------
 
-    async def fetch_snapshot(self, snapshot_id: str | None, target: Path) -> str:
-        return await fetch_snapshot(self._bucket(), self.snapshot_key, snapshot_id, target)
+    async def verify(self, snapshot_id: str | None = None, *,
+                     download: bool = False) -> VerifyReport:
+        """Check each bucket: is every block that its newest snapshot (or
+        *snapshot_id*) references there, of the right size and SHA-256?  What
+        is missing or wrong is queued to be sent to that bucket again."""
+        await self.bind()
+        report = VerifyReport()
+        for target in self._targets():
+            check = TargetCheck(target.name, target.bucket.target.describe())
+            report.targets.append(check)
+            try:
+                await self._verify_target(target, snapshot_id, download, check)
+            except StorageError as exc:
+                check.error = str(exc)
+            if check.bad:
+                async with self.db.write() as conn:
+                    await q.requeue(conn, target.name, [b.block_id for b in check.bad])
+        return report
 
-    async def verify(self, snapshot_id: str | None = None) -> VerifyReport:
-        """Is every block the snapshot references in the bucket, with its size?"""
-        bucket = self._bucket()
+    async def _verify_target(self, target: Target, snapshot_id: str | None, download: bool,
+                             check: TargetCheck) -> None:
+        if snapshot_id is None:
+            found = await list_snapshots(target.bucket)
+            if not found:
+                raise StorageError("there is no snapshot in this bucket yet")
+            snapshot_id = found[-1].id
+        check.snapshot_id = snapshot_id
         folder = await anyio.to_thread.run_sync(lambda: _work_dir(self.work_dir))
         try:
             copy = folder / "verify.db"
-            snapshot_id = await self.fetch_snapshot(snapshot_id, copy)
+            await fetch_snapshot(target.bucket, self.snapshot_key, snapshot_id, copy)
             needed = await anyio.to_thread.run_sync(lambda: q.read_referenced(copy))
         finally:
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
-        report = VerifyReport(snapshot_id)
-        stored: dict[bytes, int] = {}
-        async for info in bucket.listing("blocks/"):
-            leaf = info.name.rsplit("/", 1)[-1]
-            if len(leaf) == 64:
-                stored[bytes.fromhex(leaf)] = info.size
-        for block_id, size in needed:
-            report.checked += 1
-            found = stored.get(block_id)
-            if found != size:
-                report.bad.append((block_id, size, found))
-        if report.bad:
-            # Send them again at the next pass (a write the bucket lost).
-            async with self.db.write() as conn:
-                await q.requeue(conn, [b for b, _, _ in report.bad])
-        return report
+        await check_blocks(target.bucket, self.blocks, needed, self.settings.parallel_uploads,
+                           download=download, check=check)
 
     # --- the background loop ----------------------------------------------------------
 
     async def run_forever(self) -> None:
-        """Copy, snapshot when due, back off while the bucket fails; never fatal."""
-        await self.status()
-        failures = 0
+        """Copy, snapshot when due; a failing target is waited for with
+        backoff while the other goes on; never fatal."""
         while True:
             try:
-                report = await self.copy_pass()
-                if await self.snapshot_due():
-                    await self.snapshot()
-                failures = 0
-                self.healthy = True
-                if report.uploaded:
-                    log.info("backup: copied %d blocks (%d bytes)", report.uploaded,
-                             report.bytes_sent)
-                await asyncio.sleep(IDLE_POLL_S)
+                await self._round()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                failures += 1
-                self.healthy = False
-                wait = min(self.settings.max_backoff_s, FIRST_BACKOFF_S * 2 ** (failures - 1))
-                wait *= random.uniform(0.5, 1.0)  # jitter: many servers do not retry in step
-                message = str(exc) if isinstance(exc, SelfdriveError) else repr(exc)
-                if isinstance(exc, StorageError):
-                    log.warning("backup: %s; trying again in %.1f s", message, wait)
-                else:
-                    log.exception("backup: failed; trying again in %.1f s", wait)
-                await self._record_error(message)
-                await asyncio.sleep(wait)
+            except Exception as exc:  # not a bucket's failure: a bug or the database
+                log.exception("backup: failed")
+                for target in self.targets:
+                    target.failed(self.settings.max_backoff_s)
+                await self._record_error(self.targets, repr(exc))
+            now = time.monotonic()
+            waits = [t.retry_at - now for t in self.targets if t.retry_at > now]
+            await asyncio.sleep(max(0.05, min([IDLE_POLL_S, *waits])))
 
-    async def _record_error(self, message: str) -> None:
+    async def _round(self) -> None:
+        now = time.monotonic()
+        ready = [t for t in self.targets if t.retry_at <= now]
+        if not ready:
+            return
+        report = await self._pass(ready, None)
+        for target in ready:
+            if target.name in report.unavailable:
+                wait = target.failed(self.settings.max_backoff_s)
+                log.warning("backup: the %s bucket: %s; trying it again in %.1f s",
+                            target.name, report.unavailable[target.name], wait)
+            else:
+                target.worked()
+        if report.uploaded:
+            log.info("backup: copied %d blocks (%d bytes)", report.uploaded, report.bytes_sent)
+        working = [t.name for t in ready if t.healthy]
+        if working and await self.snapshot_due():
+            try:
+                uploaded = await self.snapshot(only=working)
+            except StorageError as exc:
+                uploaded = Uploaded("", 0, [], {n: str(exc) for n in working})
+            for target in ready:
+                if target.name in uploaded.errors:
+                    target.failed(self.settings.max_backoff_s)
+
+    async def _record_error(self, targets: Sequence[Target], message: str) -> None:
         try:
             async with self.db.write() as conn:
-                await q.record_error(conn, message, self.clock.now_ms())
+                for target in targets:
+                    await q.record_error(conn, target.name, message, self.clock.now_ms())
         except Exception:
             log.exception("backup: cannot record the error")
-
-
-async def list_snapshots(bucket: S3Bucket) -> list[SnapshotInfo]:
-    """The snapshots in the bucket, oldest first."""
-    found = [SnapshotInfo(info.name.removeprefix(SNAPSHOTS), info.size, info.mtime)
-             async for info in bucket.listing(SNAPSHOTS)]
-    return sorted(found, key=lambda s: s.id)
-
-
-async def fetch_snapshot(bucket: S3Bucket, key: bytes, snapshot_id: str | None,
-                         target: Path) -> str:
-    """Download and open a snapshot (the newest by default) into *target*;
-    returns its id."""
-    if snapshot_id is None:
-        found = await list_snapshots(bucket)
-        if not found:
-            raise StorageError(f"there is no snapshot in {bucket.target.describe()}")
-        snapshot_id = found[-1].id
-    sealed = target.with_name(target.name + ".sdsn")
-    try:
-        try:
-            await bucket.get_to_file(SNAPSHOTS + snapshot_id, sealed)
-        except FileNotFoundError:
-            raise StorageError(f"there is no snapshot {snapshot_id!r} in"
-                               f" {bucket.target.describe()}") from None
-        chosen = snapshot_id
-        await anyio.to_thread.run_sync(lambda: unseal_file(sealed, target, key, chosen))
-    finally:
-        sealed.unlink(missing_ok=True)
-    return snapshot_id
 
 
 def _work_dir(parent: Path) -> Path:

@@ -20,8 +20,9 @@ from selfdrive.services.auth import AuthService
 from selfdrive.services.backup import (
     SNAPSHOT_KEY_PURPOSE,
     BackupService,
+    Target,
     backup_settings,
-    s3_target,
+    s3_targets,
 )
 from selfdrive.services.blocks import BlockService
 from selfdrive.services.changes import ChangeFeed, FeedSettings
@@ -160,9 +161,8 @@ async def open_runtime(
                        guard=DiskGuard(data, config.storage.reserve_bytes)),
         ThumbnailSettings(max_source_bytes=t.max_source_bytes, max_pixels=t.max_pixels),
     )
-    target = s3_target(config.backup)
     backup = BackupService(
-        db, store, S3Bucket(target) if target else None,
+        db, store, [Target(name, S3Bucket(target)) for name, target in s3_targets(config.backup)],
         derived_key(keyring, SNAPSHOT_KEY_PURPOSE), clock, backup_settings(config.backup),
         data / "backup-work",
     )

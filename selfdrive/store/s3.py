@@ -91,6 +91,12 @@ class S3Target:
         where = self.endpoint_url or "AWS S3"
         return f"s3://{self.bucket}/{self.prefix.strip('/')} at {where}".replace("/ at", " at")
 
+    @property
+    def location(self) -> str:
+        """What names the bucket and the folder in it (not how we sign in):
+        the backup queue's progress belongs to it (store/meta/backup.py)."""
+        return f"{self.endpoint_url or 'aws'}/{self.bucket}/{self.prefix.strip('/')}"
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -98,6 +104,15 @@ class ObjectInfo:
     size: int
     #: LastModified, seconds since the epoch
     mtime: float
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """What a HEAD request tells of an object."""
+
+    size: int
+    #: the SHA-256 recorded as the object's metadata at upload (hex), None if none was
+    sha256: str | None
 
 
 class S3Bucket:
@@ -216,6 +231,19 @@ class S3Bucket:
             except (BaseError, OSError) as exc:
                 raise self._error(exc, f"head of {name}") from None
         return ObjectInfo(name, meta["size"], meta["last_modified"].timestamp())
+
+    async def stat(self, name: str) -> ObjectStat | None:
+        """Size and recorded SHA-256 of an object from one HEAD request (no
+        body is sent); None if there is no such object."""
+        async with self._limit:
+            try:
+                result = await obstore.get_async(self.store, name, options={"head": True})
+            except FileNotFoundError:
+                return None
+            except (BaseError, OSError) as exc:
+                raise self._error(exc, f"head of {name}") from None
+        sha = result.attributes.get(SHA256_META)
+        return ObjectStat(result.meta["size"], sha if isinstance(sha, str) else None)
 
     async def copy(self, source: str, target: str) -> None:
         async with self._limit:

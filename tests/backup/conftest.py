@@ -12,7 +12,9 @@ import pytest
 from selfdrive.config import load
 from selfdrive.core.clock import SystemClock
 from selfdrive.services.auth import Principal
+from selfdrive.services.backup import Status
 from selfdrive.services.runtime import Runtime, open_runtime
+from selfdrive.store.meta.backup import Pending, TargetState
 from tests.backup.s3proxy import S3FaultProxy
 from tests.conftest import S3Server
 
@@ -70,3 +72,23 @@ async def alice(runtime: Runtime) -> Principal:
 
 async def body(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+def pending(status: Status, target: str = "primary") -> Pending:
+    return next(t.pending for t in status.targets if t.name == target)
+
+
+def primary(status: Status, target: str = "primary") -> TargetState:
+    """The target's recorded state (the primary's by default)."""
+    found = next(t.state for t in status.targets if t.name == target)
+    assert found is not None, f"{target} is not bound"
+    return found
+
+
+def replica_env(endpoint: str, bucket: str) -> dict[str, str]:
+    """The environment that adds [backup.replica] pointing at *bucket*."""
+    return {"SELFDRIVE_BACKUP_REPLICA_ENDPOINT_URL": endpoint,
+            "SELFDRIVE_BACKUP_REPLICA_BUCKET": bucket,
+            "SELFDRIVE_BACKUP_REPLICA_PREFIX": "far",
+            "SELFDRIVE_BACKUP_REPLICA_ACCESS_KEY_ID": "test",
+            "SELFDRIVE_BACKUP_REPLICA_SECRET_ACCESS_KEY": "test"}

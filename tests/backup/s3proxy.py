@@ -4,14 +4,19 @@ moto cannot be told to throttle or fail, so this proxy stands between the
 client and moto and, on request, answers as S3 does when it is overloaded or
 broken: ``fail_next(n, 503, "SlowDown")`` answers the next *n* matching
 requests with that status and S3's XML error body, without forwarding them;
-``down = True`` drops every connection unanswered (the bucket unreachable).
-Everything else is forwarded unchanged, and every request is counted.
+``down = True`` drops every connection unanswered (the bucket unreachable);
+``cut_next(n)`` reads half of the next *n* PUT bodies and then closes the
+connection (the server going down mid-upload); ``put_delay_s`` holds every
+PUT that long (replication under way, for a test to interrupt).  Everything
+else is forwarded unchanged, and every request is counted, PUTs by object.
 """
 
 from __future__ import annotations
 
 import http.server
 import threading
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
@@ -28,7 +33,21 @@ class Faults:
     pending: list[tuple[int, str, str]] = field(default_factory=list)
     answered: dict[int, int] = field(default_factory=dict)
     requests: int = 0
+    #: PUT bodies still to cut halfway
+    cut: int = 0
+    cuts_done: int = 0
+    put_delay_s: float = 0.0
+    #: PUTs forwarded to the server (and answered by it), by URL path
+    puts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_cut(self) -> bool:
+        with self.lock:
+            if self.cut <= 0:
+                return False
+            self.cut -= 1
+            self.cuts_done += 1
+            return True
 
     def take(self, method: str) -> tuple[int, str] | None:
         with self.lock:
@@ -55,6 +74,11 @@ class S3FaultProxy:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.command == "PUT" and length > 1 and proxy.faults.take_cut():
+                    self.rfile.read(length // 2)  # then the connection breaks
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 body = self.rfile.read(length) if length else b""
                 if proxy.faults.down:
                     self.close_connection = True
@@ -74,13 +98,21 @@ class S3FaultProxy:
                     return
                 headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP]
                 headers.append(("Host", self.headers.get("Host", "")))
+                if self.command == "PUT" and proxy.faults.put_delay_s:
+                    time.sleep(proxy.faults.put_delay_s)
                 r = proxy.client.request(self.command, proxy.target + self.path,
                                          headers=headers, content=body)
+                if self.command == "PUT" and r.status_code == 200:
+                    with proxy.faults.lock:
+                        proxy.faults.puts[self.path.split("?", 1)[0]] += 1
                 self.send_response(r.status_code)
                 for k, v in r.headers.multi_items():
                     if k.lower() not in HOP:
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
+                # a HEAD's length is the object's, not that of the (empty) body
+                length_out = (r.headers.get("content-length", "0") if self.command == "HEAD"
+                              else str(len(r.content)))
+                self.send_header("Content-Length", length_out)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(r.content)
@@ -100,6 +132,10 @@ class S3FaultProxy:
     def fail_next(self, n: int, status: int, code: str, method: str = "PUT") -> None:
         with self.faults.lock:
             self.faults.pending += [(status, code, method)] * n
+
+    def cut_next(self, n: int) -> None:
+        with self.faults.lock:
+            self.faults.cut += n
 
     def close(self) -> None:
         self.server.shutdown()

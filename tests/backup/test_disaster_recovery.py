@@ -81,10 +81,10 @@ def test_restore_from_the_bucket_alone(s3_server: S3Server, tmp_path: Path) -> N
         admin = old.token()
         for _ in range(100):  # the server's own loop refreshes its figures every 2 s
             r = httpx.get(old.base_url + "/metrics", headers={"Authorization": f"Bearer {admin}"})
-            if "selfdrive_backup_pending_blocks 0.0" in r.text:
+            if 'selfdrive_backup_pending_blocks{target="primary"} 0.0' in r.text:
                 break
             time.sleep(0.1)
-        assert "selfdrive_backup_pending_blocks 0.0" in r.text, r.text
+        assert 'selfdrive_backup_pending_blocks{target="primary"} 0.0' in r.text, r.text
         assert "selfdrive_backup_last_snapshot_timestamp_seconds" in r.text
     finally:
         old.stop()

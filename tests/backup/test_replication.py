@@ -10,10 +10,10 @@ import time
 import pytest
 
 from selfdrive.core.errors import StorageError
-from selfdrive.services.backup import SNAPSHOTS
+from selfdrive.services.backup_read import SNAPSHOTS
 from selfdrive.services.runtime import Runtime
 from selfdrive.store.s3 import S3Bucket, S3Target, block_name
-from tests.backup.conftest import OpenRuntime, alice, body
+from tests.backup.conftest import OpenRuntime, alice, body, pending, primary
 from tests.backup.s3proxy import S3FaultProxy
 from tests.conftest import S3Server
 
@@ -52,11 +52,11 @@ async def test_new_blocks_are_queued_and_a_pass_copies_them(
     await runtime.files.upload(who, "/b.txt", body(b"hello " * 1000))
     await runtime.files.upload(who, "/same.txt", body(b"hello " * 1000))  # dedup: one block
     status = await runtime.backup.status()
-    assert status.configured and status.pending.blocks == 2
-    assert status.pending.bytes == sum(len(b) for b in (await local_blocks(runtime)).values())
+    assert status.configured and pending(status).blocks == 2
+    assert pending(status).bytes == sum(len(b) for b in (await local_blocks(runtime)).values())
     report = await runtime.backup.copy_pass()
     assert (report.uploaded, report.failed) == (2, 0)
-    assert (await runtime.backup.status()).pending.blocks == 0
+    assert pending(await runtime.backup.status()).blocks == 0
     await assert_bucket_has(s3_server, bucket, await local_blocks(runtime))
 
 
@@ -68,9 +68,9 @@ async def test_the_queue_survives_a_restart(
     blocks = await local_blocks(first)
     await first.close()  # stopped before any copy
     again = await open_rt(s3_server.url, bucket)
-    assert (await again.backup.status()).pending.blocks == len(blocks) == 1
+    assert pending(await again.backup.status()).blocks == len(blocks) == 1
     await again.backup.copy_pass()
-    assert (await again.backup.status()).pending.blocks == 0
+    assert pending(await again.backup.status()).blocks == 0
     await assert_bucket_has(s3_server, bucket, blocks)
 
 
@@ -86,18 +86,18 @@ async def test_a_bucket_down_at_start_catches_up_when_it_is_back(
         assert time.monotonic() - started < 2, "an upload never waits for the bucket"
 
         async def failed() -> bool:
-            return (await runtime.backup.status()).state.last_error is not None
+            return primary(await runtime.backup.status()).last_error is not None
         await wait_for(failed)
-        assert (await runtime.backup.status()).pending.blocks == 1
+        assert pending(await runtime.backup.status()).blocks == 1
         assert not runtime.backup.healthy
         proxy.faults.down = False
 
         async def drained() -> bool:
             s = await runtime.backup.status()
-            return s.pending.blocks == 0 and s.state.snapshot_id is not None
+            return pending(s).blocks == 0 and s.state.snapshot_id is not None
         await wait_for(drained)
         status = await runtime.backup.status()
-        assert status.state.last_error is None
+        assert primary(status).last_error is None
         await assert_bucket_has(s3_server, bucket, await local_blocks(runtime))
     finally:
         loop.cancel()
@@ -127,7 +127,7 @@ async def test_a_bucket_that_keeps_failing_leaves_the_queue_whole(
     proxy.fail_next(100, 503, "SlowDown")
     with pytest.raises(StorageError, match="SlowDown"):
         await runtime.backup.copy_pass()
-    assert (await runtime.backup.status()).pending.blocks == 1
+    assert pending(await runtime.backup.status()).blocks == 1
     proxy.faults.pending.clear()
     assert (await runtime.backup.copy_pass()).uploaded == 1
 
@@ -141,15 +141,16 @@ async def test_snapshots_are_kept_by_retention_and_verify_finds_a_lost_block(
     for _ in range(3):
         taken.append((await runtime.backup.snapshot()).id)
         await asyncio.sleep(0.002)  # ids are to the millisecond
-    assert (await runtime.backup.status()).pending.blocks == 0, "a snapshot copies its blocks"
+    assert pending(await runtime.backup.status()).blocks == 0, "a snapshot copies its blocks"
     assert [s.id for s in await runtime.backup.snapshots()] == taken[1:]
-    report = await runtime.backup.verify()
-    assert (report.snapshot_id, report.checked, report.bad) == (taken[-1], 1, [])
+    [check] = (await runtime.backup.verify()).targets
+    assert (check.snapshot_id, check.checked, check.checksummed, check.bad) == (
+        taken[-1], 1, 1, [])
     [lost] = list(await local_blocks(runtime))
     await bucket_of(s3_server, bucket).delete(block_name(lost))  # a write the bucket lost
-    report = await runtime.backup.verify()
-    assert [(b, found) for b, _, found in report.bad] == [(lost, None)]
-    assert (await runtime.backup.status()).pending.blocks == 1, "queued to be sent again"
+    [check] = (await runtime.backup.verify()).targets
+    assert [(b.block_id, b.problem) for b in check.bad] == [(lost, "missing")]
+    assert pending(await runtime.backup.status()).blocks == 1, "queued to be sent again"
     await runtime.backup.copy_pass()
     assert (await runtime.backup.verify()).whole
 
