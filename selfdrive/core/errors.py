@@ -18,6 +18,7 @@
     +-- NotAFile                   not_a_file
     +-- ParentNotFound             parent_not_found    (a write that makes no folders)
     +-- RevisionConflict           conflict
+    +-- ChangedSinceCursor         changed_since_cursor (a base_cursor precondition failed)
     +-- OffsetMismatch             offset_mismatch     (carries the offset)
     +-- UploadBusy                 upload_busy
     +-- ChecksumMismatch           checksum_mismatch
@@ -135,6 +136,14 @@ class ParentNotFound(SelfdriveError):
 
 class RevisionConflict(SelfdriveError):
     code = "conflict"
+
+
+class ChangedSinceCursor(SelfdriveError):
+    """A delete guarded by a change-feed cursor (``base_cursor``) found a change
+    under its path after that cursor, or a cursor the journal cannot answer
+    for: nothing was deleted; the caller catches up with the feed first."""
+
+    code = "changed_since_cursor"
 
 
 class OffsetMismatch(SelfdriveError):

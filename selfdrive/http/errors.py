@@ -40,6 +40,7 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.NotAFile: 409,
     e.ParentNotFound: 409,
     e.RevisionConflict: 409,
+    e.ChangedSinceCursor: 409,
     e.OffsetMismatch: 409,
     e.UploadBusy: 423,
     e.ChecksumMismatch: 460,

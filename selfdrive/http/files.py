@@ -207,7 +207,9 @@ async def post_copy(call: Call[None, FromTo]) -> EntryOut:
 
 async def post_delete(call: Call[None, DeleteRequest]) -> EntryOut:
     b = call.body
-    return EntryOut.of(await call.runtime.files.delete(call.who, b.path, base_rev=b.base_rev))
+    cursor = None if b.base_cursor is None else int(b.base_cursor)
+    return EntryOut.of(await call.runtime.files.delete(call.who, b.path, base_rev=b.base_rev,
+                                                       base_cursor=cursor))
 
 
 async def post_restore(call: Call[None, RestoreRequest]) -> EntryOut:

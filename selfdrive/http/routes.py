@@ -42,7 +42,7 @@ API: list[E] = [
     E("POST", "/files/mkdir", files.post_mkdir, "Create a folder (and missing parents)", body=s.PathBody, response=s.EntryOut, status=201),
     E("POST", "/files/move", files.post_move, "Move or rename (a file: if at base_rev)", body=s.MoveRequest, response=s.EntryOut),
     E("POST", "/files/copy", files.post_copy, "Copy (shares blocks)", body=s.FromTo, response=s.EntryOut, status=201),
-    E("POST", "/files/delete", files.post_delete, "Move to the trash (a file: if at base_rev)", body=s.DeleteRequest, response=s.EntryOut),
+    E("POST", "/files/delete", files.post_delete, "Move to the trash (a file: if at base_rev; if unchanged since base_cursor)", body=s.DeleteRequest, response=s.EntryOut),
     E("POST", "/files/restore", files.post_restore, "Make an old revision the newest", body=s.RestoreRequest, response=s.EntryOut, status=201),
     E("POST", "/files/pin_revision", files.post_pin, "Keep a revision for ever (or not)", body=s.PinRequest, response=s.RevisionOut),
     E("GET", "/trash", files.get_trash, "What is in my trash", response=s.TrashList),

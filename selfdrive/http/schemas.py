@@ -183,6 +183,14 @@ class DeleteRequest(Struct, forbid_unknown_fields=True):
     path: str
     #: files only: delete only if the file is at this revision (else 409 conflict)
     base_rev: Annotated[int, Meta(ge=1)] | None = None
+    #: delete only if nothing at the path, under it or above it changed after
+    #: this change-feed cursor (else 409 changed_since_cursor)
+    base_cursor: Annotated[str, Meta(
+        pattern="^[0-9]{1,19}$",
+        description="a change-feed cursor: delete only if nothing at the path, under it, or"
+                    " a folder above it (moved) changed after it; else 409"
+                    " changed_since_cursor, also for a cursor the feed no longer holds")
+    ] | None = None
 
 
 # -- blocks ------------------------------------------------------------------------

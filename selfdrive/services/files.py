@@ -26,6 +26,7 @@ from selfdrive.core.clock import Clock
 from selfdrive.core.errors import (
     AlreadyExists,
     BadRequest,
+    ChangedSinceCursor,
     Forbidden,
     MissingBlocks,
     NotAFile,
@@ -39,6 +40,7 @@ from selfdrive.core.errors import (
 )
 from selfdrive.services.auth import Principal
 from selfdrive.store.content import BlockRef, ContentStore, Extent
+from selfdrive.store.meta import changes as changesq
 from selfdrive.store.meta import gc as gcq
 from selfdrive.store.meta import props as propsq
 from selfdrive.store.meta import shares as sharesq
@@ -678,11 +680,18 @@ class FileService:
         assert copied is not None
         return Entry(there.path, copied)
 
-    async def delete(self, who: Principal, path: str, *, base_rev: int | None = None) -> Entry:
+    async def delete(
+        self, who: Principal, path: str, *, base_rev: int | None = None,
+        base_cursor: int | None = None,
+    ) -> Entry:
         """Move a file or folder to the trash (it still counts toward the quota).
 
         With *base_rev*, only a file at that revision goes (`check_rev`): a
-        sync client deletes what it saw, and an edit made meanwhile wins."""
+        sync client deletes what it saw, and an edit made meanwhile wins.
+        With *base_cursor* (a change-feed cursor), it goes only if nothing
+        at its path or under it changed after that cursor
+        (`check_unchanged_since`): a folder deleted on a stale view must not
+        take along a file another device has just put or edited in it."""
         if not paths.split_path(path):
             raise BadRequest("the root folder cannot be deleted")
         now = self.clock.now_ms()
@@ -692,6 +701,9 @@ class FileService:
             if place.is_share_root:
                 raise Forbidden("a share's own folder cannot be deleted by whom it is shared"
                                 " with; leave the share instead")
+            if base_cursor is not None:
+                # in the delete's own transaction: no change can slip in between
+                await check_unchanged_since(conn, who, entry.path, base_cursor)
             # Who sees it must be known before it goes: a trashed share is nobody's.
             seen_by = await sharesq.covering(conn, entry.node.id)
             # It goes to its owner's trash, marked with who deleted it.
@@ -716,6 +728,28 @@ def check_rev(entry: Entry, base_rev: int | None) -> None:
         raise RevisionConflict(
             f"{entry.path} is at revision {current}, not {base_rev}", current_rev=current
         )
+
+
+async def check_unchanged_since(
+    conn: aiosqlite.Connection, who: Principal, path: str, cursor: int
+) -> None:
+    """ChangedSinceCursor unless the journal shows no change of *who*'s at
+    *path* (their path), under it, or to a folder above it after *cursor*.
+
+    A cursor the journal cannot answer for fails too, on the safe side: one
+    below what was pruned (the changes after it are partly gone) or past the
+    newest seq (a server restored from an older backup)."""
+    floor = await changesq.floor(conn)
+    top = max(await changesq.latest_seq(conn), floor)
+    if not floor <= cursor <= top:
+        raise ChangedSinceCursor(
+            f"cursor {cursor} is not one the change feed holds now (it keeps {floor} to"
+            f" {top}); catch up with the feed and try again", path=path)
+    changed = await changesq.first_change_under(conn, who.user_id, path, cursor)
+    if changed is not None:
+        raise ChangedSinceCursor(
+            f"{changed} changed after cursor {cursor}; catch up with the change feed and"
+            " decide again", path=changed)
 
 
 _path = paths.join_parts

@@ -14,6 +14,7 @@ PINNED = {
     "wrong_credentials": 401, "csrf": 403,
     "not_found": 404, "revision_not_found": 404, "block_not_found": 404,
     "already_exists": 409, "not_a_folder": 409, "not_a_file": 409, "conflict": 409,
+    "changed_since_cursor": 409,
     "offset_mismatch": 409, "upload_busy": 423, "checksum_mismatch": 460,
     "unsupported_media_type": 415, "no_thumbnail": 415, "too_many_uploads": 429,
     "missing_blocks": 412,

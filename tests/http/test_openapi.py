@@ -20,6 +20,8 @@ def test_openapi_describes_every_route(server: Server) -> None:
     name = schema_ref.rsplit("/", 1)[1]
     props = spec["components"]["schemas"][name]["properties"]
     assert {"path", "blocks", "size", "base_rev", "mtime"} <= set(props)
+    delete = spec["components"]["schemas"]["DeleteRequest"]["properties"]
+    assert {"path", "base_rev", "base_cursor"} <= set(delete)
     upload = spec["paths"]["/api/v1/files/content"]["put"]
     assert {p["name"] for p in upload["parameters"]} >= {"path", "base_rev"}
     assert "/healthz" in spec["paths"]

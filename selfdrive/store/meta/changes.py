@@ -1,8 +1,11 @@
 """Queries for the change feed: a user's journal rows after a cursor, the
-newest seq, and pruning (with the floor that tells a cursor it is too old)."""
+newest seq, pruning (with the floor that tells a cursor it is too old), and
+whether anything under a path changed after a cursor (a delete's
+precondition)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import aiosqlite
@@ -70,6 +73,51 @@ async def since(conn: aiosqlite.Connection, after: int) -> list[tuple[int, int]]
         "SELECT seq, user_id FROM changes WHERE seq > ? ORDER BY seq", (after,)
     ) as cur:
         return [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+
+
+#: ?1 user, ?2 cursor, ?3 the path, ?4 and ?5 the length and text of "path/",
+#: ?6 the folders above it (a JSON list)
+CHANGED_UNDER = (
+    "SELECT path, old_path FROM changes"
+    " WHERE user_id = ?1 AND seq > ?2"
+    " AND (?3 IN (path, old_path) OR substr(path, 1, ?4) = ?5"
+    " OR substr(old_path, 1, ?4) = ?5"
+    " OR path IN (SELECT value FROM json_each(?6))"
+    " OR old_path IN (SELECT value FROM json_each(?6)))"
+    " ORDER BY seq LIMIT 1"
+)
+
+
+async def first_change_under(
+    conn: aiosqlite.Connection, user_id: int, path: str, after: int
+) -> str | None:
+    """The path of *user_id*'s first change after *after* that touched *path*
+    (a caller's path, not the root) or anything under it, else None.
+
+    Rows name paths as they were at the change, so a row names the subtree
+    by another path only while it was elsewhere; then a later move put it
+    (or a folder above it) where it is now, and that move's row names *path*
+    or a folder above it.  So a row counts when its path or old path is
+    *path*, under it, or a folder above it: adds, edits, deletes and moves
+    in, out and within, at any depth, and a move of the folder or of one
+    above it.
+
+    The cost is the rows of the user after *after* (the (user_id, seq)
+    index), not the size of the folder: a client's cursor is usually
+    seconds old."""
+    parts = path.strip("/").split("/")
+    above = ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+    prefix = path.rstrip("/") + "/"
+    async with conn.execute(
+        CHANGED_UNDER, (user_id, after, path, len(prefix), prefix, json.dumps(above))
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    new, old = str(row[0]), row[1]
+    # a move out names the way it left by its old path
+    inside = new == path or new.startswith(prefix) or new in above
+    return new if inside or old is None else str(old)
 
 
 async def floor(conn: aiosqlite.Connection) -> int:
