@@ -71,6 +71,10 @@ from selfdrive.store.snapshot import seal_file
 log = logging.getLogger("selfdrive.backup")
 
 BATCH = 200
+#: a pass records what the buckets acknowledged once this many uploads
+#: ended, or this long after it last did (seconds), whichever comes first
+FLUSH_OUTCOMES = 32
+FLUSH_S = 0.5
 #: the loop looks at the queue this often while it is idle (seconds)
 IDLE_POLL_S = 2.0
 #: a burst of changes waits at least this long after the previous snapshot (seconds)
@@ -84,6 +88,8 @@ FIRST_BACKOFF_S = 1.0
 
 #: told (blocks done, blocks in the pass, bytes sent) as a pass goes on
 Progress = Callable[[int, int, int], None]
+#: one upload's end: (block id, target, bytes sent, the error or None)
+Outcome = tuple[bytes, str, int, BaseException | None]
 
 
 class BackupNotConfigured(SelfdriveError):
@@ -337,7 +343,24 @@ class BackupService:
                           report: PassReport) -> None:
         gate = asyncio.Semaphore(self.settings.parallel_uploads)
         down: dict[str, str] = {}
-        results: list[tuple[bytes, str, int, BaseException | None]] = []
+        unrecorded: list[Outcome] = []
+        flushing = asyncio.Lock()
+        last_flush = time.monotonic()
+
+        async def flush(force: bool = False) -> None:
+            # What the buckets acknowledged is recorded as it comes (a short
+            # write now and then, not one per block): a crash mid-batch sends
+            # again only what was in flight or not yet recorded.
+            nonlocal last_flush
+            if not force and len(unrecorded) < FLUSH_OUTCOMES and (
+                    time.monotonic() - last_flush < FLUSH_S):
+                return
+            async with flushing:
+                taken = unrecorded[:]
+                unrecorded.clear()
+                last_flush = time.monotonic()
+                if taken:
+                    await self._record(taken, live, report)
 
         async def put(target: Target, block_id: bytes, sealed: bytes) -> None:
             if target.name in down:
@@ -346,9 +369,9 @@ class BackupService:
                 await target.bucket.put(block_name(block_id), sealed)
             except StorageError as exc:
                 down.setdefault(target.name, str(exc))
-                results.append((block_id, target.name, 0, exc))
+                unrecorded.append((block_id, target.name, 0, exc))
                 return
-            results.append((block_id, target.name, len(sealed), None))
+            unrecorded.append((block_id, target.name, len(sealed), None))
 
         async def copy(item: q.Queued) -> None:
             async with gate:  # bounds the blocks held in memory, not only the requests
@@ -358,15 +381,23 @@ class BackupService:
                 try:
                     sealed = await self.blocks.get(item.block_id)
                 except BlockNotFound as exc:
-                    results.extend((item.block_id, t.name, 0, exc) for t in wanted)
+                    unrecorded.extend((item.block_id, t.name, 0, exc) for t in wanted)
                     return
                 await asyncio.gather(*(put(t, item.block_id, sealed) for t in wanted))
+            await flush()
 
         await asyncio.gather(*(copy(item) for item in batch))
-        await self._record(results, live, down, report)
+        await flush(force=True)
+        if down:
+            now = self.clock.now_ms()
+            async with self.db.write() as conn:
+                for name, why in down.items():
+                    await q.record_error(conn, name, why, now)
+            for name, why in down.items():
+                report.unavailable.setdefault(name, why)
+                del live[name]
 
-    async def _record(self, results: Sequence[tuple[bytes, str, int, BaseException | None]],
-                      live: dict[str, Target], down: dict[str, str],
+    async def _record(self, results: Sequence[Outcome], live: dict[str, Target],
                       report: PassReport) -> None:
         done: list[tuple[bytes, str]] = []
         failures: list[tuple[bytes, str, str]] = []
@@ -400,13 +431,8 @@ class BackupService:
         async with self.db.write() as conn:
             await q.done(conn, done)
             await q.failed(conn, failures)
-            for name in {n for _, n in done} - set(down):
+            for name in {n for _, n in done}:
                 await q.record_success(conn, name, now)
-            for name, why in down.items():
-                await q.record_error(conn, name, why, now)
-        for name, why in down.items():
-            report.unavailable.setdefault(name, why)
-            del live[name]
 
     # --- snapshots --------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Disaster recovery end to end, with the real server, the real CLI and a
 real S3 server: users, a share, files with revisions and a trash entry are
 backed up, the data dir is deleted, and `selfdrive restore --from-backup`
-rebuilds a server that serves all of it byte for byte, fsck clean."""
+rebuilds a server that serves all of it byte for byte, fsck clean: from
+the replica while the primary bucket is down, and from the primary."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.backup.conftest import backup_env
+from tests.backup.conftest import backup_env, replica_env
+from tests.backup.s3proxy import S3FaultProxy
 from tests.conftest import S3Server, Server, cli
 
 PASSPHRASE = "correct horse battery staple"
@@ -42,8 +44,11 @@ def everything(server: Server, tokens: dict[str, str]) -> dict[str, Any]:
     return seen
 
 
-def test_restore_from_the_bucket_alone(s3_server: S3Server, tmp_path: Path) -> None:
-    env = backup_env(s3_server.url, s3_server.create_bucket())
+def test_restore_from_the_bucket_alone(s3_server: S3Server, proxy: S3FaultProxy,
+                                       tmp_path: Path) -> None:
+    first = s3_server.create_bucket()
+    env = {**backup_env(s3_server.url, first),
+           **replica_env(s3_server.url, s3_server.create_bucket())}
     (tmp_path / "old").mkdir()
     (tmp_path / "new").mkdir()
     old = Server(data_dir=tmp_path / "old" / "data", env=env)
@@ -73,7 +78,7 @@ def test_restore_from_the_bucket_alone(s3_server: S3Server, tmp_path: Path) -> N
         now = cli("backup", "now", data=old.data_dir, env=env)
         assert "snapshot" in now.stdout and "0 blocks pending" in now.stdout
         status = cli("backup", "status", data=old.data_dir, env=env).stdout
-        assert "pending: 0 blocks" in status and "last error: none" in status
+        assert status.count("pending: 0 blocks") == 2 and status.count("last error: none") == 2
         assert cli("backup", "verify", data=old.data_dir, env=env).returncode == 0
         key_file = tmp_path / "key.json"
         cli("key", "export", "--out", str(key_file), "--passphrase-stdin",
@@ -90,10 +95,15 @@ def test_restore_from_the_bucket_alone(s3_server: S3Server, tmp_path: Path) -> N
         old.stop()
     shutil.rmtree(old.data_dir)  # the disk died
 
+    # the primary region is down too: everything comes from the replica
+    proxy.faults.down = True
+    env_down = {**env, **backup_env(proxy.url, first)}
     new_data = tmp_path / "new" / "data"
     restored = cli("restore", "--from-backup", "--key-file", str(key_file),
-                   "--passphrase-stdin", data=new_data, env=env, stdin=PASSPHRASE + "\n")
+                   "--passphrase-stdin", data=new_data, env=env_down, stdin=PASSPHRASE + "\n")
     assert "restored snapshot" in restored.stdout
+    assert "(from the replica bucket)" in restored.stdout, restored.stdout
+    assert "from the primary bucket" not in restored.stdout
     fsck = cli("fsck", data=new_data, check=False)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     again = cli("restore", "--from-backup", data=new_data, env=env, check=False)
@@ -111,3 +121,14 @@ def test_restore_from_the_bucket_alone(s3_server: S3Server, tmp_path: Path) -> N
                 b"to the trash")
     finally:
         new.stop()
+
+    # and from the primary, once it is back
+    proxy.faults.down = False
+    (tmp_path / "again").mkdir()
+    again_data = tmp_path / "again" / "data"
+    restored = cli("restore", "--from-backup", "--key-file", str(key_file),
+                   "--passphrase-stdin", data=again_data, env=env, stdin=PASSPHRASE + "\n")
+    assert "(from the primary bucket)" in restored.stdout, restored.stdout
+    assert "replica" not in restored.stdout, "every block came from the primary"
+    fsck = cli("fsck", data=again_data, check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
