@@ -423,3 +423,21 @@ def test_log_level_and_format_are_checked_at_load(tmp_path: Path) -> None:
         load(None, env={**env, "SELFDRIVE_LOG_FORMAT": "xml"})
     config, _ = load(None, env={**env, "SELFDRIVE_LOG_LEVEL": "DEBUG"})
     assert config.log.level == "DEBUG"
+
+
+# --- [backup.replica] ---------------------------------------------------------------------
+
+def test_a_replica_is_checked_against_the_primary(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "SELFDRIVE_BACKUP_REPLICA_BUCKET": "far-copy"}
+    with pytest.raises(ConfigError, match="a replica needs a primary bucket"):
+        load(None, env=env)
+    env["SELFDRIVE_BACKUP_BUCKET"] = "far-copy"
+    with pytest.raises(ConfigError, match="same bucket and prefix"):
+        load(None, env=env)
+    env["SELFDRIVE_BACKUP_REPLICA_PREFIX"] = "other"
+    config, _ = load(None, env={**env, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"})
+    assert (config.backup.replica.bucket, config.backup.replica.access_key_id) == ("far-copy", "k")
+    with pytest.raises(ConfigError, match=r"backup\.replica\.bucket: 'No' is not an S3 bucket"):
+        load(None, env={**env, "SELFDRIVE_BACKUP_REPLICA_BUCKET": "No"})
+    with pytest.raises(ConfigError, match=r"\[backup\.replica\] has no key \"bukket\""):
+        load(None, env={**env, "SELFDRIVE_BACKUP_REPLICA_BUKKET": "x"})

@@ -264,16 +264,20 @@ class BackupService:
         """The buckets to read from, the primary first."""
         return [Source(t.name, t.bucket) for t in self._targets()]
 
-    async def bind(self) -> None:
+    async def bind(self, *, drop: bool = True) -> None:
         """Tie each target's queue to the bucket the config names (see the
-        module docstring); cheap when nothing changed, so every pass does it."""
+        module docstring); cheap when nothing changed, so every pass does it.
+        With *drop*, a replica no longer configured loses its queue: only
+        what copies does that (the loop, `backup now`), never `status`, so a
+        command run with a config that lacks the replica cannot drop it."""
         if not self.targets:
             return
         async with self.db.read() as conn:
             known = await q.targets(conn)
         wanted = {t.name: t.bucket.target.location for t in self.targets}
-        if all(name in known and known[name].location == where
-               for name, where in wanted.items()) and set(known) <= set(wanted):
+        stale = set(known) - set(wanted) - {q.PRIMARY} if drop else set()
+        if not stale and all(name in known and known[name].location == where
+                             for name, where in wanted.items()):
             return
         async with self.db.write() as conn:
             for name, where in wanted.items():
@@ -281,13 +285,12 @@ class BackupService:
                 if queued:
                     log.info("backup: %d blocks queued for the %s bucket (new to it)",
                              queued, name)
-            for name in set(known) - set(wanted) - {q.PRIMARY}:
+            for name in stale:
                 await q.drop_target(conn, name)
                 log.info("backup: the %s bucket is no longer configured; its queue is dropped",
                          name)
 
     async def status(self) -> Status:
-        await self.bind()
         out = []
         async with self.db.read() as conn:
             state, known = await q.state(conn), await q.targets(conn)
@@ -389,6 +392,9 @@ class BackupService:
         await asyncio.gather(*(copy(item) for item in batch))
         await flush(force=True)
         if down:
+            for name in down:
+                live[name].healthy = False  # before the error is on record: a reader of
+                # the record sees the flag too (the loop then sets its backoff)
             now = self.clock.now_ms()
             async with self.db.write() as conn:
                 for name, why in down.items():
@@ -540,7 +546,7 @@ class BackupService:
         """Check each bucket: is every block that its newest snapshot (or
         *snapshot_id*) references there, of the right size and SHA-256?  What
         is missing or wrong is queued to be sent to that bucket again."""
-        await self.bind()
+        await self.bind(drop=False)
         report = VerifyReport()
         for target in self._targets():
             check = TargetCheck(target.name, target.bucket.target.describe())

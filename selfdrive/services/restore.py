@@ -76,6 +76,21 @@ async def restore(sources: Sequence[Source], keyring: Keyring, data: Path, clock
     for sub in ("blocks", "staging"):
         (data / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = data / "meta.db.restoring"
+    try:
+        return await _restore(sources, keyring, data, clock, partial, snapshot_id, parallel,
+                              progress)
+    except BaseException:
+        # no half-restored database stays behind (blocks fetched do: they
+        # are whole and checked, and a second try finds them in place)
+        partial.unlink(missing_ok=True)
+        partial.with_name(partial.name + ".sdsn").unlink(missing_ok=True)
+        raise
+
+
+async def _restore(sources: Sequence[Source], keyring: Keyring, data: Path, clock: Clock,
+                   partial: Path, snapshot_id: str | None, parallel: int,
+                   progress: Progress | None) -> RestoreReport:
+    final = data / "meta.db"
     report = RestoreReport()
     key = derived_key(keyring, SNAPSHOT_KEY_PURPOSE)
     report.snapshot_id, report.source = await fetch_any_snapshot(sources, key, snapshot_id,

@@ -16,7 +16,8 @@ from selfdrive.core.clock import SystemClock
 from selfdrive.core.errors import StorageError
 from selfdrive.services.backup_read import SNAPSHOTS, Source
 from selfdrive.services.restore import restore
-from selfdrive.store.keys import load_keyring
+from selfdrive.services.runtime import Runtime
+from selfdrive.store.keys import Keyring, load_keyring
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.meta.db import migrate
 from selfdrive.store.s3 import S3Bucket, S3Target, block_name
@@ -57,6 +58,7 @@ async def test_every_block_and_snapshot_goes_to_both_buckets(
     who = await alice(runtime)
     for n in range(3):
         await runtime.files.upload(who, f"/f{n}.bin", body(os.urandom(40_000)))
+    await runtime.backup.bind()  # what the first pass does first
     status = await runtime.backup.status()
     assert [(t.name, t.pending.blocks) for t in status.targets] == [
         ("primary", 3), ("replica", 3)]
@@ -188,6 +190,12 @@ async def test_restore_fetches_from_the_replica_what_the_primary_lacks(
         await restore(downed[:1], keyring, tmp_path / "three", SystemClock())
     assert not (tmp_path / "three" / "meta.db").exists()
 
+    # a snapshot that does not open (another key): nothing half-restored stays
+    other = Keyring({k: bytes(32) for k in keyring.keys}, keyring.current_id)
+    with pytest.raises(StorageError, match="does not open"):
+        await restore(near, other, tmp_path / "four", SystemClock())
+    assert sorted(p.name for p in (tmp_path / "four").iterdir()) == ["blocks", "staging"]
+
 
 def bucket_at_proxy(proxy: S3FaultProxy, bucket: str) -> S3Bucket:
     return S3Bucket(S3Target(bucket=bucket, endpoint_url=proxy.url, prefix="home",
@@ -204,26 +212,37 @@ async def test_the_replica_queue_follows_the_config(
     await runtime.backup.copy_pass()
     await runtime.close()
 
-    # a replica added later gets every block there already was
+    # a replica added later gets every block there already was, from the first pass on
     runtime = await open_rt(s3_server.url, first, **replica_env(s3_server.url, second))
     status = await runtime.backup.status()
-    assert [(t.name, t.pending.blocks) for t in status.targets] == [
-        ("primary", 0), ("replica", 1)]
+    assert [(t.name, t.state is not None) for t in status.targets] == [
+        ("primary", True), ("replica", False)], "a look binds nothing"
     assert (await runtime.backup.copy_pass()).uploaded_to == {"replica": 1}
     await runtime.close()
 
     # pointed at another bucket: that one gets everything again
     runtime = await open_rt(s3_server.url, first, **replica_env(s3_server.url, third))
-    assert pending(await runtime.backup.status(), "replica").blocks == 1
+    assert (await runtime.backup.copy_pass()).uploaded_to == {"replica": 1}
+    await assert_has(bucket_at(s3_server, third, "far"), await local_blocks(runtime))
     await runtime.close()
 
-    # taken out of the config: its queue goes, new blocks are queued for the primary only
+    # taken out of the config: a look keeps its queue (a command run with
+    # another config must not drop it), the next pass drops it
     runtime = await open_rt(s3_server.url, first)
     assert [t.name for t in (await runtime.backup.status()).targets] == ["primary"]
+    assert await target_rows(runtime) == ["primary", "replica"]
+    await runtime.backup.copy_pass()
+    assert await target_rows(runtime) == ["primary"]
     await runtime.files.upload(who, "/b.bin", body(os.urandom(30_000)))
     async with runtime.db.read() as conn, conn.execute(
             "SELECT DISTINCT target FROM backup_queue") as cur:
         assert [r[0] for r in await cur.fetchall()] == ["primary"]
+
+
+async def target_rows(runtime: Runtime) -> list[str]:
+    async with runtime.db.read() as conn, conn.execute(
+            "SELECT name FROM backup_targets ORDER BY name") as cur:
+        return [str(r[0]) for r in await cur.fetchall()]
 
 
 def test_migration_0013_keeps_the_queue_and_state_of_0012(tmp_path: Path) -> None:
@@ -262,6 +281,7 @@ async def test_a_bound_primary_is_adopted_not_copied_again(
     await runtime.backup.copy_pass()
     async with runtime.db.write() as conn:  # as migration 0013 leaves it
         await conn.execute("UPDATE backup_targets SET location = ''")
+    assert (await runtime.backup.copy_pass()).uploaded == 0, "nothing was queued again"
     status = await runtime.backup.status()
     assert pending(status).blocks == 0
     assert primary(status).location == runtime.backup.targets[0].bucket.target.location
