@@ -286,10 +286,16 @@ class Api:
         return await self._json("POST", "/files/move", Entry,  # type: ignore[no-any-return]
                                 json={"from_path": src, "to_path": dst})
 
-    async def delete(self, path: str, base_rev: int | None) -> None:
+    async def delete(self, path: str, base_rev: int | None,
+                     base_cursor: str | None = None) -> None:
+        """Delete *path* (to the server's trash): a file only at *base_rev*;
+        anything only if nothing at it or under it changed after
+        *base_cursor* (else 409 changed_since_cursor)."""
         body: dict[str, Any] = {"path": path}
         if base_rev:
             body["base_rev"] = base_rev
+        if base_cursor is not None:
+            body["base_cursor"] = base_cursor
         await self._call("POST", "/files/delete", json=body)
 
 

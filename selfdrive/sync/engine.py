@@ -18,7 +18,10 @@ Safety rules kept here (docs/sync.md lists them all):
   every difference then becomes an upload or a conflict copy, never a delete;
 - a plan that would move more than half of the local files (and more than
   `MASS_DELETE_MIN` of them), or over 1,000, to the trash stops for
-  `--confirm-deletes`.
+  `--confirm-deletes`;
+- a delete on the server carries the cursor our remote tree stands at: what
+  another device changed there since is not deleted (409), and the next
+  round, caught up, keeps it.
 """
 
 from __future__ import annotations
@@ -440,8 +443,13 @@ class Engine:
             case planner.DeleteLocal(key, expect):
                 self._delete_local(key, expect)
             case planner.DeleteRemote(key, kind, rev):
+                # The plan saw the server as of our cursor: the server refuses
+                # (409) if anything there changed since, such as a file another
+                # device has just put in the folder, and the next round, caught
+                # up with the feed, keeps that file and the folder with it.
                 try:
-                    await self.api.delete(self.rpath(key), rev if kind == "file" else None)
+                    await self.api.delete(self.rpath(key), rev if kind == "file" else None,
+                                          st.get("cursor"))
                 except ApiError as exc:
                     if exc.status != 404:
                         raise

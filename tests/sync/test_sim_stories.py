@@ -121,11 +121,13 @@ async def settle(*devs: Device) -> None:
 @pytest.mark.anyio
 async def test_a_folder_deleted_after_a_file_moved_into_it(tmp_path: Path) -> None:
     """Alpha removes an empty folder; bravo moves a file into it just before
-    alpha's delete reaches the server, which takes the file along to its
-    trash.  The feed then tells alpha of a file moved into a folder it has
-    already forgotten, and of that folder's deletion by an id it no longer
-    knows: alpha kept the file (a ghost, made again in a new folder) while
-    bravo lost it."""
+    alpha's delete reaches the server.  The delete carried alpha's cursor,
+    and the server refuses it (409 changed_since_cursor): alpha catches up
+    with the feed, and a folder deleted on one side keeps a file changed on
+    the other, so the file stays, and the folder comes back with it, on
+    every device.  Without the cursor the server took the file along to its
+    trash, and it vanished from every device: alpha once even kept a ghost
+    of it while bravo lost it."""
     async with devices(tmp_path, "alpha", "bravo") as (alpha, bravo):
         alpha.fs.mkdirs("F")
         alpha.fs.write_file("x", b"moved into a folder being deleted")
@@ -135,7 +137,34 @@ async def test_a_folder_deleted_after_a_file_moved_into_it(tmp_path: Path) -> No
         bravo.fs.rename("x", "F/x")
         await alpha.sync(alpha.race("POST", "/files/delete", bravo, before=True))
         await settle(alpha, bravo)
-        assert "F/x" not in alpha.tree()  # it went with the folder, to the server's trash
+        kept = hashlib.sha256(b"moved into a folder being deleted").hexdigest()
+        for device in (alpha, bravo):
+            assert device.tree() == {"F": None, "F/x": kept}, device.name
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("change", ["edited", "added deep"])
+async def test_a_folder_deleted_after_a_file_in_it_changed(tmp_path: Path, change: str) -> None:
+    """The same race with an edit of a file inside the folder, or a file
+    added a few folders down: alpha's delete is refused, and bravo's file
+    survives on both devices, in the folders above it."""
+    async with devices(tmp_path, "alpha", "bravo") as (alpha, bravo):
+        alpha.fs.mkdirs("F/a/b")
+        alpha.fs.write_file("F/x", b"as alpha saw it")
+        assert await alpha.sync()
+        assert await bravo.sync()
+        alpha.fs.unlink("F/x")
+        for folder in ("F/a/b", "F/a", "F"):
+            alpha.fs.rmdir(folder)
+        saved = b"saved by bravo a moment before alpha's delete"
+        bravo.fs.write_file("F/x" if change == "edited" else "F/a/b/new.txt", saved)
+        await alpha.sync(alpha.race("POST", "/files/delete", bravo, before=True))
+        await settle(alpha, bravo)
+        kept = hashlib.sha256(saved).hexdigest()
+        want = {"F": None, "F/x": kept} if change == "edited" else {
+            "F": None, "F/a": None, "F/a/b": None, "F/a/b/new.txt": kept}
+        for device in (alpha, bravo):
+            assert device.tree() == want, device.name
 
 
 @pytest.mark.anyio
