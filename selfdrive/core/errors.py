@@ -254,3 +254,22 @@ class SchemaTooNew(StorageError):
     """The database was upgraded by a newer selfdrive than this one."""
 
     code = "schema_too_new"
+
+
+class BucketUnavailable(StorageError):
+    """Every upload of a backup batch failed: the bucket is down or refuses us."""
+
+    code = "bucket_unavailable"
+
+
+class BackupNotConfigured(SelfdriveError):
+    """A backup command, with no bucket configured for it."""
+
+    code = "backup_not_configured"
+
+
+class RestoreFailed(SelfdriveError):
+    """A restore from the bucket cannot go on (the target dir is not new, blocks
+    are missing from every bucket)."""
+
+    code = "restore_failed"

@@ -61,6 +61,9 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.CorruptBlock: 500,
     e.DiskFull: 507,
     e.SchemaTooNew: 503,
+    e.BucketUnavailable: 503,
+    e.BackupNotConfigured: 409,
+    e.RestoreFailed: 500,
 }
 
 #: codes for errors that Starlette raises itself (unknown route, wrong method...)

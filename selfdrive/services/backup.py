@@ -51,7 +51,12 @@ import anyio.to_thread
 
 from selfdrive.config import BackupConfig, ReplicaConfig
 from selfdrive.core.clock import Clock
-from selfdrive.core.errors import BlockNotFound, SelfdriveError, StorageError
+from selfdrive.core.errors import (
+    BackupNotConfigured,
+    BlockNotFound,
+    BucketUnavailable,
+    StorageError,
+)
 from selfdrive.services.backup_read import (
     SNAPSHOTS,
     SnapshotInfo,
@@ -90,14 +95,6 @@ FIRST_BACKOFF_S = 1.0
 Progress = Callable[[int, int, int], None]
 #: one upload's end: (block id, target, bytes sent, the error or None)
 Outcome = tuple[bytes, str, int, BaseException | None]
-
-
-class BackupNotConfigured(SelfdriveError):
-    code = "backup_not_configured"
-
-
-class BucketUnavailable(StorageError):
-    """Every upload of a batch failed: the bucket is down or refuses us."""
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 import anyio.to_thread
 
 from selfdrive.core.clock import Clock
-from selfdrive.core.errors import SelfdriveError, StorageError
+from selfdrive.core.errors import RestoreFailed, StorageError
 from selfdrive.services.backup import SNAPSHOT_KEY_PURPOSE
 from selfdrive.services.backup_read import Source, fetch_any_snapshot, fetch_block
 from selfdrive.store.keys import Keyring, derived_key
@@ -46,10 +46,6 @@ from selfdrive.store.meta.db import migrate
 
 #: told (blocks done, blocks to fetch, bytes fetched)
 Progress = Callable[[int, int, int], None]
-
-
-class RestoreFailed(SelfdriveError):
-    code = "restore_failed"
 
 
 @dataclass

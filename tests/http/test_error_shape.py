@@ -22,7 +22,8 @@ PINNED = {
     "link_gone": 410, "rate_limited": 429, "parent_not_found": 409, "too_many_locks": 429,
     "locked": 423, "precondition_failed": 412, "bad_destination": 502,
     "storage_error": 503, "corrupt_block": 500, "disk_full": 507,
-    "schema_too_new": 503,
+    "schema_too_new": 503, "bucket_unavailable": 503, "backup_not_configured": 409,
+    "restore_failed": 500,
 }
 
 
