@@ -34,7 +34,7 @@ from selfdrive.config import (
     to_toml,
 )
 from selfdrive.core.clock import SystemClock
-from selfdrive.core.errors import SelfdriveError, StorageError
+from selfdrive.core.errors import BucketUnavailable, SelfdriveError, StorageError
 from selfdrive.services.runtime import Runtime, ensure_admin, open_runtime
 from selfdrive.store.keys import KeyringError
 from selfdrive.sync.errors import ClientError
@@ -312,8 +312,6 @@ def _print_status(status: BackupStatus, now: int) -> None:
 
 async def _backup_now(backup: BackupService) -> int:
     """Copy every queued block and upload a snapshot to every bucket that answers."""
-    from selfdrive.services.backup import BucketUnavailable
-
     try:
         report = await backup.copy_pass(_progress("copied"))
     except BucketUnavailable as exc:

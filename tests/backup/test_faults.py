@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from selfdrive.services.backup import BucketUnavailable
+from selfdrive.core.errors import BucketUnavailable
 from selfdrive.services.backup_read import Source, fetch_block
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.s3 import block_name
