@@ -13,12 +13,13 @@ and a fresh `selfdrive serve` (one process):
    restart with backup off, and averaged: the machine may be shared);
 2. the server restarts with [backup] pointing at a bucket (and, with
    --replica, [backup.replica] at a second one on the same S3 server); the
-   replication loop starts at once.  One second later USER_MIB more is
-   uploaded the same way: the upload rate users see while replication runs.
+   replication loop starts at once.  REPLICATION_ALONE_S later USER_MIB more
+   is uploaded the same way: the upload rate users see while replication runs.
    Replication throughput is the stored bytes copied over the time from the
-   restart until the queue (read from meta.db) is empty; peak RSS of the
-   server is sampled every 50 ms, while users upload and replication runs,
-   and after, while replication alone runs;
+   restart until the queue (read from meta.db) is empty.  Peak RSS of the
+   server is sampled every 50 ms: over the first REPLICATION_ALONE_S of the
+   replication, before users upload (an upload's buffers stay in the heap
+   afterwards), then over the rest;
 3. a second server, with backup on, gets FILES files of 4 KiB (distinct)
    over 16 connections (its loop copies them meanwhile), `selfdrive backup
    now` copies what is left and a snapshot, and `selfdrive restore
@@ -49,6 +50,8 @@ from _server import MB, BenchError, RssSampler, Server, free_port, machine, work
 
 MIB = 1024 * 1024
 FILE_MIB = 64
+#: seconds of replication before users upload (peak RSS of replication alone)
+REPLICATION_ALONE_S = 5.0
 BUCKET, REPLICA = "bench-primary", "bench-replica"
 
 
@@ -152,14 +155,15 @@ def replication(work: Path, url: str, args: argparse.Namespace) -> list[str]:
         server.wait_ready()
         started = time.monotonic()
         base = f"http://{server.host}:{server.port}"  # the device token of before still works
+        with RssSampler(server.pid) as rss_alone:
+            time.sleep(REPLICATION_ALONE_S)
         with RssSampler(server.pid) as rss:
-            time.sleep(1)
             left_then = queued(data)[0]
             during = asyncio.run(upload(base, token, args.user_mib, "during"))
             user_done = time.monotonic() - started
-        if queued(data)[0] == 0:
-            print("warning: replication ended before the users' upload did", file=sys.stderr)
-        with RssSampler(server.pid) as rss_alone:
+            if queued(data)[0] == 0:
+                print("warning: replication ended before the users' upload did",
+                      file=sys.stderr)
             while queued(data)[0]:
                 if server.proc.poll() is not None:
                     raise BenchError(f"the server died:\n{server.log_tail()}")
@@ -184,9 +188,10 @@ def replication(work: Path, url: str, args: argparse.Namespace) -> list[str]:
         f"| the same while replication runs ({left_then} rows still queued when it began,"
         f" it ended {user_done:.0f} s into the replication) | {during:.1f} MB/s"
         f" ({during / ((alone + again) / 2) * 100:.0f}% of it) |",
-        f"| peak RSS of the server, users uploading while replication runs | {rss.peak:.0f} MB"
-        f" (before: {rss.before:.0f}) |",
-        f"| peak RSS of the server, replication alone | {rss_alone.peak:.0f} MB |",
+        f"| peak RSS of the server, its first {REPLICATION_ALONE_S:.0f} s of replication alone"
+        f" | {rss_alone.peak:.0f} MB (at its start: {rss_alone.before:.0f}) |",
+        f"| peak RSS of the server, then users uploading while it replicates"
+        f" | {rss.peak:.0f} MB |",
     ]
 
 

@@ -15,7 +15,10 @@ Terms (docs/backup.md):
   gets every block queued, an unconfigured replica's queue is dropped.
 - a *pass* walks the queue once, oldest first, in batches of `BATCH` blocks;
   in a batch, at most ``parallel_uploads`` blocks are read from the local
-  store at once (so at most that many are in memory), each read once and
+  store at once (so at most that many are in memory); while users upload
+  (a block arrived within `USERS_QUIET_S`), at most `WHILE_USERS_UPLOAD`,
+  so that replication takes little of the CPU and disk they need (measured:
+  benchmarks/backup.py, docs/backup.md).  Each block is read once and
   sent to every target it is queued for; then one short transaction removes
   what the buckets now have.  A target whose upload fails (after the S3
   client's own retries) is left alone for the rest of the pass.
@@ -38,6 +41,7 @@ later version, with a grace period longer than the local one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import shutil
@@ -76,6 +80,10 @@ from selfdrive.store.snapshot import seal_file
 log = logging.getLogger("selfdrive.backup")
 
 BATCH = 200
+#: blocks copied at once while users upload (at most parallel_uploads)
+WHILE_USERS_UPLOAD = 2
+#: users count as uploading until this long after their last block arrived (seconds)
+USERS_QUIET_S = 2.0
 #: a pass records what the buckets acknowledged once this many uploads
 #: ended, or this long after it last did (seconds), whichever comes first
 FLUSH_OUTCOMES = 32
@@ -223,10 +231,35 @@ def snapshot_id_at(ms: int) -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(ms / 1000)) + f"{ms % 1000:03d}Z"
 
 
+class Gate:
+    """An async semaphore whose size is asked of *limit* each time a slot is
+    sought (and at least every `Gate.RECHECK_S` while waiting)."""
+
+    RECHECK_S = 0.1
+
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self.limit = limit
+        self.active = 0
+        self._freed = asyncio.Event()
+
+    async def __aenter__(self) -> None:
+        while self.active >= self.limit():
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), self.RECHECK_S)
+        self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.active -= 1
+        self._freed.set()
+
+
 class BackupService:
     def __init__(self, db: Database, blocks: BlockStore, targets: Sequence[Target],
                  snapshot_key: bytes, clock: Clock, settings: BackupSettings,
-                 work_dir: Path) -> None:
+                 work_dir: Path, users_activity: Callable[[], int] = lambda: 0) -> None:
+        """*users_activity* counts the blocks users have sent so far
+        (`ContentStore.blocks_received`): while it moves, copying slows down."""
         self.db = db
         self.blocks = blocks
         self.targets = list(targets)
@@ -235,6 +268,9 @@ class BackupService:
         self.settings = settings
         self.work_dir = work_dir
         self._lock = asyncio.Lock()  # one pass at a time in this process
+        self.users_activity = users_activity
+        self._activity_seen = users_activity()
+        self._users_until = 0.0
         # figures for /metrics, kept by the loop
         self.pending: dict[str, q.Pending] = {}
         self.last_snapshot_ms: int | None = None
@@ -246,6 +282,15 @@ class BackupService:
     @property
     def healthy(self) -> bool:
         return all(t.healthy for t in self.targets)
+
+    def parallel_now(self) -> int:
+        """Blocks to copy at once now: fewer while users upload."""
+        now, seen = self.clock.monotonic(), self.users_activity()
+        if seen != self._activity_seen:
+            self._activity_seen, self._users_until = seen, now + USERS_QUIET_S
+        if now < self._users_until:
+            return min(WHILE_USERS_UPLOAD, self.settings.parallel_uploads)
+        return self.settings.parallel_uploads
 
     def pending_of(self, target: str) -> q.Pending:
         """What the last look at the queue found pending for *target*."""
@@ -341,7 +386,7 @@ class BackupService:
 
     async def _copy_batch(self, batch: Sequence[q.Queued], live: dict[str, Target],
                           report: PassReport) -> None:
-        gate = asyncio.Semaphore(self.settings.parallel_uploads)
+        gate = Gate(self.parallel_now)
         down: dict[str, str] = {}
         unrecorded: list[Outcome] = []
         flushing = asyncio.Lock()

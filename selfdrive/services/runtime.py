@@ -164,7 +164,7 @@ async def open_runtime(
     backup = BackupService(
         db, store, [Target(name, S3Bucket(target)) for name, target in s3_targets(config.backup)],
         derived_key(keyring, SNAPSHOT_KEY_PURPOSE), clock, backup_settings(config.backup),
-        data / "backup-work",
+        data / "backup-work", users_activity=lambda: content.blocks_received,
     )
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,

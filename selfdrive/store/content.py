@@ -93,6 +93,9 @@ class ContentStore:
         # Chunking has its own threads so that it never queues behind sealing:
         # a stalled chunker would stall the network.
         self._cut_limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
+        #: blocks clients have sent so far (stored or deduplicated): background
+        #: work watches it to yield while users upload (services/backup.py)
+        self.blocks_received = 0
 
     async def cpu(self, work: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
         """Run other CPU work on blocks (zstd on the wire) in a worker thread,
@@ -115,6 +118,7 @@ class ContentStore:
         return await self._store_hashed(plain, block_id)
 
     async def _store_hashed(self, plain: bytes | memoryview, block_id: bytes) -> BlockRef:
+        self.blocks_received += 1
         stored = await self.blocks.touch(block_id)
         if stored is not None:
             return BlockRef(block_id, len(plain), stored, new=False)

@@ -6,10 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import pytest
 
+from selfdrive.core.clock import FakeClock
 from selfdrive.core.errors import StorageError
+from selfdrive.services.backup import (
+    USERS_QUIET_S,
+    WHILE_USERS_UPLOAD,
+    BackupService,
+    BackupSettings,
+    Gate,
+)
 from selfdrive.services.backup_read import SNAPSHOTS
 from selfdrive.services.runtime import Runtime
 from selfdrive.store.s3 import S3Bucket, S3Target, block_name
@@ -168,3 +177,37 @@ async def test_snapshots_in_the_bucket_are_ciphertext(
     for data in stored:
         assert b"recognisable" not in data and b"secret-name" not in data
         assert b"alice" not in data and b"SQLite format" not in data
+
+
+async def test_copying_yields_to_users_uploading(
+        open_rt: OpenRuntime, s3_server: S3Server, bucket: str, tmp_path: Path) -> None:
+    runtime = await open_rt(s3_server.url, bucket)
+    assert runtime.backup.parallel_now() == 8
+    await runtime.files.upload(await alice(runtime), "/a.bin", body(b"x" * 1000))
+    assert runtime.backup.parallel_now() == WHILE_USERS_UPLOAD, "wired to the content store"
+
+    received, clock = [0], FakeClock()
+    backup = BackupService(runtime.db, runtime.blockstore, [], bytes(32), clock,
+                           BackupSettings(parallel_uploads=8), tmp_path / "work",
+                           users_activity=lambda: received[0])
+    assert backup.parallel_now() == 8
+    received[0] += 1
+    assert backup.parallel_now() == 2
+    clock.advance(USERS_QUIET_S - 0.1)
+    assert backup.parallel_now() == 2
+    clock.advance(0.2)
+    assert backup.parallel_now() == 8
+
+    limit, peak = [3], [0]
+    gate = Gate(lambda: limit[0])
+
+    async def hold() -> None:
+        async with gate:
+            peak[0] = max(peak[0], gate.active)
+            await asyncio.sleep(0.02)
+
+    await asyncio.gather(*(hold() for _ in range(12)))
+    assert peak[0] == 3 and gate.active == 0
+    limit[0], peak[0] = 1, 0
+    await asyncio.gather(*(hold() for _ in range(4)))
+    assert peak[0] == 1
