@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import getpass
+import logging
 import os
 import socket
 import sqlite3
@@ -207,11 +208,11 @@ async def _serve(args: argparse.Namespace) -> int:
     scheme = "https" if config.server.tls_cert_file else "http"
     print(f"selfdrive {__version__} serving {scheme}://{config.server.host}:{config.server.port}"
           f" with data in {config.data_path}", flush=True)
-    if first_key:
-        print(f"A new encryption key is in {config.data_path / 'keys'}: without it no block"
-              " and no backup can be read. Keep a recovery copy away from this machine:\n"
-              f"  selfdrive key export --data {config.data_path} --out selfdrive-key.json",
-              flush=True)
+    if first_key:  # a log record, so that JSON logs stay JSON
+        logging.getLogger("selfdrive").warning(
+            "A new encryption key is in %s: without it no block and no backup can be read."
+            " Keep a recovery copy away from this machine: selfdrive key export --data %s"
+            " --out selfdrive-key.json", config.data_path / "keys", config.data_path)
     await serve(runtime)
     return 0
 

@@ -149,6 +149,9 @@ def test_json_access_lines_and_maintenance(tmp_path: Path) -> None:
     assert any(r["message"].startswith("maintenance: starting") for r in runs)
     done = next(r for r in runs if r["message"].startswith("maintenance: done"))
     assert {"duration_s", "blocks_freed", "trash_entries_purged"} <= set(done)
+    # A first start says how to keep a recovery copy of the new key, as a record too.
+    assert any(r["level"] == "warning" and "selfdrive key export" in r["message"]
+               for r in parsed)
     text = "\n".join(all_lines)
     for secret in secrets:
         assert secret not in text, f"{secret!r} is in the log"
