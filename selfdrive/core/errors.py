@@ -14,6 +14,7 @@
     |   +-- RevisionNotFound       revision_not_found
     |   +-- BlockNotFound          block_not_found
     +-- AlreadyExists              already_exists
+    +-- AdminLockout               admin_lockout       (an admin disabling or demoting themself)
     +-- NotAFolder                 not_a_folder
     +-- NotAFile                   not_a_file
     +-- ParentNotFound             parent_not_found    (a write that makes no folders)
@@ -117,6 +118,13 @@ class BlockNotFound(NotFound):
 
 class AlreadyExists(SelfdriveError):
     code = "already_exists"
+
+
+class AdminLockout(SelfdriveError):
+    """An administrator's change that would lock administrators out: disabling
+    or demoting themself, or taking the rights of the last active admin."""
+
+    code = "admin_lockout"
 
 
 class NotAFolder(SelfdriveError):

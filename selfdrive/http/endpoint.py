@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from selfdrive.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
+from selfdrive.core.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthenticated
 from selfdrive.http import browser
 from selfdrive.http.accesslog import note_user
 from selfdrive.services.auth import Principal
@@ -56,6 +56,8 @@ class Endpoint:
     response: type[Any] | None = None
     status: int = 200
     public: bool = False
+    #: administrators only: anyone else gets 403 before the body is read
+    admin: bool = False
     #: extra OpenAPI facts for raw bodies and non-JSON responses
     raw_body: str | None = None
     raw_response: str | None = None
@@ -70,6 +72,8 @@ class Endpoint:
     async def _run(self, request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         who = ANONYMOUS if self.public else await authenticate(request, runtime)
+        if self.admin and not who.is_admin:
+            raise Forbidden("this is for administrators")
         query = _decode_query(request, self.query) if self.query else None
         body = await decode_body(request, self.body, runtime) if self.body else None
         call: Call[Any, Any] = Call(request, runtime, who, query, body)

@@ -36,6 +36,7 @@ STATUS: dict[type[e.SelfdriveError], int] = {
     e.RevisionNotFound: 404,
     e.BlockNotFound: 404,
     e.AlreadyExists: 409,
+    e.AdminLockout: 409,
     e.NotAFolder: 409,
     e.NotAFile: 409,
     e.ParentNotFound: 409,

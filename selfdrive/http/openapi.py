@@ -29,6 +29,8 @@ def build(api: list[Endpoint], root: list[Endpoint], prefix: str) -> dict[str, A
     error = {"content": {"application/json": {"schema": by_type[ErrorBody]}}}
     for base, e in rows:
         op: dict[str, Any] = {"summary": e.summary, "operationId": _op_id(e)}
+        if e.admin:
+            op["description"] = "Administrators only: anyone else gets 403 `forbidden`."
         params = _path_params(e.path)
         if e.query is not None:
             params += _query_params(e.query)

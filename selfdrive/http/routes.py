@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from selfdrive.http import (
     account,
+    admin,
     blocks,
     changes,
     files,
@@ -72,6 +73,11 @@ API: list[E] = [
     E("DELETE", "/uploads/{token}", tus.delete, "tus: cancel an upload (termination)", status=204),
     E("GET", "/uploads/{token}", tus.get, "A resumable upload's state, as JSON", response=s.UploadOut),
     E("POST", "/uploads/{token}", tus.override, "tus: PATCH, DELETE or HEAD via X-HTTP-Method-Override", raw_body=tus.OFFSET_OCTETS),
+    E("GET", "/admin/users", admin.get_users, "Every user, with quota and use (admins)", response=s.AdminUserList, admin=True),
+    E("POST", "/admin/users", admin.post_user, "Add a user (admins)", body=s.AdminUserCreate, response=s.AdminUserOut, status=201, admin=True),
+    E("PATCH", "/admin/users/{user_id:int}", admin.patch_user, "Change a user's quota, admin rights, or disable / re-enable them (admins)", body=s.AdminUserChange, response=s.AdminUserOut, admin=True),
+    E("POST", "/admin/users/{user_id:int}/password", admin.post_password, "Give a user a new password (admins)", body=s.PasswordReset, response=s.AdminUserOut, admin=True),
+    E("GET", "/admin/status", admin.get_status, "Server status: version, disk, store, background jobs, backup (admins)", response=s.ServerStatusOut, admin=True),
 ]  # fmt: skip
 
 ROOT: list[E] = [

@@ -17,7 +17,7 @@ from selfdrive.services.links import LinkView
 from selfdrive.services.shares import ShareView
 from selfdrive.store.meta.changes import Change
 from selfdrive.store.meta.notifications import Notification
-from selfdrive.store.meta.records import Device, Revision
+from selfdrive.store.meta.records import Device, Revision, User
 from selfdrive.store.meta.trash import TrashEntry
 
 Hex256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="a 256-bit hash, hex")]
@@ -582,6 +582,123 @@ class DroppedFile(Struct):
 
 class DropResult(Struct):
     files: list[DroppedFile]
+
+
+# -- administration (admins only) ----------------------------------------------------
+
+QuotaBytes = Annotated[int, Meta(ge=0, le=2**63 - 1, description="a quota, in bytes")]
+
+
+class AdminUserOut(Struct):
+    id: int
+    username: str
+    is_admin: bool
+    quota_bytes: int
+    used_bytes: int
+    created_at: Millis
+    #: when an admin disabled the account; null while it is in use
+    disabled_at: Millis | None
+
+    @classmethod
+    def of(cls, u: User) -> AdminUserOut:
+        return cls(u.id, u.name, u.is_admin, u.quota_bytes, u.used_bytes, u.created_at,
+                   u.disabled_at)
+
+
+class AdminUserList(Struct):
+    users: list[AdminUserOut]
+
+
+class AdminUserCreate(Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+    is_admin: bool = False
+    #: omitted: the server's default quota ([limits] default_quota)
+    quota_bytes: QuotaBytes | None = None
+
+
+class AdminUserChange(Struct, forbid_unknown_fields=True):
+    """Only the fields given change, all in one transaction."""
+
+    quota_bytes: QuotaBytes | None = None
+    is_admin: bool | None = None
+    #: true: the user cannot sign in, and their tokens and sessions end now
+    disabled: bool | None = None
+
+
+class PasswordReset(Struct, forbid_unknown_fields=True):
+    password: str
+
+
+class DiskOut(Struct):
+    #: the data dir
+    path: str
+    total_bytes: int
+    used_bytes: int
+    free_bytes: int
+    #: new content is refused once free space would fall below this
+    reserve_bytes: int
+    #: meta.db and its write-ahead log
+    database_bytes: int
+
+
+class StoreOut(Struct):
+    blocks: int
+    #: plaintext bytes of the stored blocks, each once
+    block_bytes: int
+    #: what the block files take (compressed, encrypted)
+    stored_bytes: int
+    #: the size of every revision, live, old or in the trash: the size without dedup
+    logical_bytes: int
+    #: the current revisions of live files (what quotas count)
+    used_bytes: int
+    #: logical bytes over block bytes (1: nothing shared)
+    dedup_ratio: float
+
+
+class MaintenanceOut(Struct):
+    """The background maintenance (trash expiry, revision thinning, GC)."""
+
+    interval_s: float
+    running: bool
+    runs_ok: int
+    runs_failed: int
+    last_run_at: Millis | None
+    last_run_duration_s: float | None
+    last_run_summary: str | None
+    last_error_at: Millis | None
+    last_error: str | None
+
+
+class BackupTargetOut(Struct):
+    name: str
+    #: the bucket (endpoint, bucket, prefix)
+    where: str
+    healthy: bool
+    pending_blocks: int
+    pending_bytes: int
+    oldest_pending_at: Millis | None
+    snapshot_at: Millis | None
+    last_success_at: Millis | None
+    last_error: str | None
+    last_error_at: Millis | None
+
+
+class BackupOut(Struct):
+    targets: list[BackupTargetOut]
+    snapshot_at: Millis | None
+
+
+class ServerStatusOut(Struct):
+    version: str
+    now: Millis
+    users: int
+    disk: DiskOut
+    store: StoreOut
+    maintenance: MaintenanceOut
+    #: null when no backup bucket is configured
+    backup: BackupOut | None
+    long_poll_waiters: int
 
 
 def encode(value: object) -> bytes:

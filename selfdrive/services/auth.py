@@ -6,6 +6,9 @@ SHA-256, so a stolen database reveals no usable token.  Passwords are hashed
 with Argon2id (memory-hard), off the event loop.  Wrong passwords are
 counted per username (services/attempts.py): after MAX_FAILURES in
 FAILURE_WINDOW_S, sign-in answers 429 for that name until the window moves.
+A *disabled* user (``users.disabled_at``, set by an administrator:
+services/admin.py) is refused by every way in: the right password gets 403,
+a token or session 401.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from selfdrive.core.clock import Clock
-from selfdrive.core.errors import AlreadyExists, BadRequest, NotFound, Unauthenticated
+from selfdrive.core.errors import AlreadyExists, BadRequest, Forbidden, NotFound, Unauthenticated
 from selfdrive.services.attempts import Attempts
 from selfdrive.store.meta import users as q
 from selfdrive.store.meta.db import Database
@@ -83,6 +86,8 @@ class AuthService:
     async def hash_password(self, password: str) -> str:
         if len(password) < 8:
             raise BadRequest("a password needs at least 8 characters")
+        if len(password) > MAX_PASSWORD:
+            raise BadRequest(f"a password has at most {MAX_PASSWORD} characters")
         return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=self._limiter)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
@@ -143,6 +148,20 @@ class AuthService:
         if user is None or not ok:
             raise Unauthenticated("wrong username or password")
         self.attempts.forgive(key, stamp)
+        if user.disabled_at is not None:  # said only to who knows the password
+            raise Forbidden("this account is disabled; ask an administrator")
+        return user
+
+    async def set_password(self, user_id: int, password: str) -> User:
+        """Give a user a new password (hashed like any); NotFound if there is
+        no such user."""
+        password_hash = await self.hash_password(password)
+        async with self.db.write() as conn:
+            if await q.user_by_id(conn, user_id) is None:
+                raise NotFound(f"there is no user {user_id}")
+            await q.set_password_hash(conn, user_id, password_hash)
+            user = await q.user_by_id(conn, user_id)
+        assert user is not None
         return user
 
     async def create_token(
@@ -168,6 +187,8 @@ class AuthService:
         if found is None:
             raise Unauthenticated("the token is not valid or was revoked")
         device, user = found
+        if user.disabled_at is not None:
+            raise Unauthenticated("this account is disabled")
         now = self.clock.now_ms()
         if now - device.last_seen_at > LAST_SEEN_EVERY_MS:
             async with self.db.write() as conn:

@@ -21,7 +21,8 @@ go on, and is safe to run from another process (`selfdrive gc`).
 
 The background loop logs each run's start, its end with the report, and a
 failure with its traceback; it keeps the last run (`Maintenance.last_run`) and
-counts runs for the metrics (docs/monitoring.md).
+the last failure (`last_error`), and counts runs for the metrics
+(docs/monitoring.md) and the admin page.
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ class Maintenance:
         self.last_run: LastRun | None = None
         self.runs_ok = 0
         self.runs_failed = 0
+        #: the last failed run: (when it failed, ms; the error), for the admin page
+        self.last_error: tuple[int, str] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a run (or a GC) is under way in this process now."""
+        return self._lock.locked()
 
     async def run_once(self) -> Report:
         """Everything, in the order that frees the most: trash, thinning, then GC."""
@@ -221,8 +229,9 @@ class Maintenance:
             report = await self.run_once()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             self.runs_failed += 1
+            self.last_error = (self.clock.now_ms(), f"{type(exc).__name__}: {exc}")
             log.exception("maintenance: run failed after %.1f s; trying again in %.0f s",
                           self.clock.monotonic() - started, self.settings.interval_s)
             return

@@ -16,6 +16,7 @@ from pathlib import Path
 from selfdrive.config import Config, Secrets
 from selfdrive.core.clock import Clock, SystemClock
 from selfdrive.services import retention
+from selfdrive.services.admin import AdminService
 from selfdrive.services.auth import AuthService
 from selfdrive.services.backup import (
     SNAPSHOT_KEY_PURPOSE,
@@ -81,6 +82,7 @@ class Runtime:
     search: SearchService
     zips: ZipService
     backup: BackupService
+    admin: AdminService
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -166,12 +168,15 @@ async def open_runtime(
         derived_key(keyring, SNAPSHOT_KEY_PURPOSE), clock, backup_settings(config.backup),
         data / "backup-work", users_activity=lambda: content.blocks_received,
     )
+    maintenance = Maintenance(db, store, trash, clock, settings, staging, changes)
+    admin = AdminService(db, auth, changes, maintenance, backup, clock, data,
+                         config.storage.reserve_bytes, config.limits.default_quota_bytes)
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
         auth=auth, sessions=SessionService(db, clock, auth), links=links, files=files,
         listing=TreeLister(files),
         blocks=BlockService(db, content, clock),
-        trash=trash, maintenance=Maintenance(db, store, trash, clock, settings, staging, changes),
+        trash=trash, maintenance=maintenance,
         fsck=FsckService(db, content), uploads=uploads, changes=changes,
         shares=ShareService(db, files, clock), notifications=NotificationService(db, clock),
         props=PropService(db, files), locks=LockManager(clock),
@@ -179,6 +184,7 @@ async def open_runtime(
                          JunkSettings(patterns=config.webdav.junk,
                                       max_file_bytes=config.webdav.max_junk_file_bytes)),
         thumbnails=thumbnails, search=search, zips=ZipService(files), backup=backup,
+        admin=admin,
     )
 
 

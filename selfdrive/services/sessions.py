@@ -133,6 +133,8 @@ class SessionService:
         if found is None:
             raise Unauthenticated("the session has ended or was revoked; sign in again")
         session, user = found
+        if user.disabled_at is not None:
+            raise Unauthenticated("this account is disabled")
         now = self.clock.now_ms()
         if now - session.last_seen_at >= IDLE_MS or now - session.created_at >= MAX_AGE_MS:
             async with self.db.write() as conn:

@@ -103,7 +103,8 @@ class WebDAV:
     """The ASGI app mounted at /dav."""
 
     def __init__(self) -> None:
-        self._passwords: dict[bytes, tuple[Principal, float]] = {}
+        #: sha256(Basic credentials) -> (who, until, the password hash they matched)
+        self._passwords: dict[bytes, tuple[Principal, float, str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -159,13 +160,18 @@ class WebDAV:
         now = runtime.clock.monotonic()
         cached = self._passwords.get(key)
         if cached is not None and cached[1] > now:
-            return cached[0]
+            # A primary-key read, not Argon2: a password reset or a disabled
+            # account ends a remembered password at once.
+            fresh = await runtime.auth.user(cached[0].user_id)
+            if fresh.disabled_at is None and fresh.password_hash == cached[2]:
+                return cached[0]
+            self._passwords.pop(key, None)
         user = await runtime.auth.check_password(username, secret)
         who = Principal(user_id=user.id, username=user.name, is_admin=user.is_admin,
                         device_id=None, device_name=DEVICE_NAME)
         if len(self._passwords) >= PASSWORD_CACHE_SIZE:
             self._passwords.clear()
-        self._passwords[key] = (who, now + PASSWORD_CACHE_S)
+        self._passwords[key] = (who, now + PASSWORD_CACHE_S, user.password_hash)
         return who
 
 

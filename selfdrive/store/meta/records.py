@@ -14,6 +14,8 @@ class User(msgspec.Struct, frozen=True):
     used_bytes: int
     root_id: int
     created_at: int
+    #: when an administrator disabled the account (ms); None while it is in use
+    disabled_at: int | None = None
 
 
 class Device(msgspec.Struct, frozen=True):

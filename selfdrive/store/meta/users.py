@@ -6,14 +6,16 @@ import aiosqlite
 
 from selfdrive.store.meta.records import Device, User
 
-_USER_COLS = "id, name, password_hash, is_admin, quota_bytes, used_bytes, root_id, created_at"
+_USER_COLS = (
+    "id, name, password_hash, is_admin, quota_bytes, used_bytes, root_id, created_at, disabled_at"
+)
 
 
 def _user(row: aiosqlite.Row | tuple[object, ...]) -> User:
     r = tuple(row)
     return User(
         id=r[0], name=r[1], password_hash=r[2], is_admin=bool(r[3]), quota_bytes=r[4],
-        used_bytes=r[5], root_id=r[6], created_at=r[7],
+        used_bytes=r[5], root_id=r[6], created_at=r[7], disabled_at=r[8],
     )
 
 
@@ -59,6 +61,32 @@ async def insert_user(
     )
     await conn.execute("UPDATE users SET root_id = ? WHERE id = ?", (cur.lastrowid, user_id))
     return user_id
+
+
+async def set_password_hash(conn: aiosqlite.Connection, user_id: int, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+async def set_quota(conn: aiosqlite.Connection, user_id: int, quota_bytes: int) -> None:
+    await conn.execute("UPDATE users SET quota_bytes = ? WHERE id = ?", (quota_bytes, user_id))
+
+
+async def set_admin(conn: aiosqlite.Connection, user_id: int, is_admin: bool) -> None:
+    await conn.execute("UPDATE users SET is_admin = ? WHERE id = ?", (int(is_admin), user_id))
+
+
+async def set_disabled(conn: aiosqlite.Connection, user_id: int, disabled_at: int | None) -> None:
+    """Disable (at *disabled_at*, ms) or re-enable (None) an account."""
+    await conn.execute("UPDATE users SET disabled_at = ? WHERE id = ?", (disabled_at, user_id))
+
+
+async def count_active_admins(conn: aiosqlite.Connection) -> int:
+    """Administrators whose account is not disabled."""
+    async with conn.execute(
+        "SELECT count(*) FROM users WHERE is_admin = 1 AND disabled_at IS NULL"
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def add_usage(conn: aiosqlite.Connection, user_id: int, delta: int) -> None:
