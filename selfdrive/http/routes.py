@@ -14,6 +14,7 @@ from selfdrive.http import (
     shares,
     thumbnails,
     tus,
+    users,
 )
 from selfdrive.http import schemas as s
 from selfdrive.http.endpoint import Endpoint as E
@@ -58,6 +59,7 @@ API: list[E] = [
     E("GET", "/shares", shares.get_shares, "What I share, and what is shared with me", response=s.ShareList),
     E("PATCH", "/shares/{share_id:int}", shares.patch_share, "Change a share's role", body=s.RoleRequest, response=s.ShareOut),
     E("DELETE", "/shares/{share_id:int}", shares.delete_share, "Revoke a share (or leave it)", status=204),
+    E("GET", "/users", users.get_users, "Usernames starting with q, to share with", query=s.UsersQuery, response=s.UserSuggestions),
     E("POST", "/links", links.post_link, "Make a public link to a file or folder", body=s.LinkRequest, response=s.LinkOut, status=201),
     E("GET", "/links", links.get_links, "The public links I made", response=s.LinkList),
     E("DELETE", "/links/{link_id:int}", links.delete_link, "Revoke a public link", status=204),

@@ -113,18 +113,30 @@ class EntryOut(Struct):
     mtime: Millis | None = None
     #: files: whether the current revision is executable
     executable: bool = False
+    #: listings (the folder and /Shared with me's entries) and metadata: what the
+    #: caller may do there: "owner" (their own), a share's "editor" or "viewer"
+    #: (read only); /Shared with me itself is "viewer"; null in other answers
+    role: Literal["owner", "editor", "viewer"] | None = None
+    #: listings and metadata: whose it is, when it is not the caller's (shares)
+    owner: str | None = None
+    #: listings and metadata of the caller's own items: shared with someone
+    shared: bool = False
+    #: listings and metadata of the caller's own items: a public link that still works
+    linked: bool = False
 
     @classmethod
     def of(cls, entry: Entry) -> EntryOut:
         n = entry.node
+        marks = {"role": entry.role, "owner": entry.owner, "shared": entry.shared,
+                 "linked": entry.linked}
         if n.is_folder:
             return cls(id=n.id, path=entry.path, name=n.name, kind="folder", size=0,
-                       modified=n.modified_at)
+                       modified=n.modified_at, **marks)  # type: ignore[arg-type]
         return cls(
             id=n.id, path=entry.path, name=n.name, kind="file", size=n.size,
             modified=n.modified_at, rev=n.current_rev,
             content_hash=n.content_hash.hex() if n.content_hash else None, mtime=n.mtime,
-            executable=n.executable,
+            executable=n.executable, **marks,  # type: ignore[arg-type]
         )
 
 
@@ -412,6 +424,21 @@ class ShareOut(Struct):
 class ShareList(Struct):
     shared_by_me: list[ShareOut]
     shared_with_me: list[ShareOut]
+
+
+class UsersQuery(Struct, forbid_unknown_fields=True):
+    #: the start of a username, any case
+    q: Annotated[str, Meta(min_length=1, max_length=64)]
+    limit: Annotated[int, Meta(ge=1, le=20)] = 10
+
+
+class UserSuggestion(Struct):
+    username: str
+
+
+class UserSuggestions(Struct):
+    #: people you share with (either way) first, then by name; never you
+    users: list[UserSuggestion]
 
 
 # -- notifications -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import replace as with_fields
 
 import aiosqlite
 import msgspec
@@ -59,10 +60,23 @@ InTransaction = Callable[[aiosqlite.Connection, str, int], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Entry:
-    """A node and the path it was found at."""
+    """A node and the path it was found at.
+
+    Listings and metadata (`list_folder`, `stat`) also say what the caller
+    may do there and whose it is; other answers leave these at their
+    defaults."""
 
     path: str
     node: Node
+    #: the caller's right: "owner" in their own tree, a share's "editor" or
+    #: "viewer" in it; /Shared with me itself is "viewer" (nothing is written there)
+    role: str | None = None
+    #: whose tree it is in, when that is not the caller's
+    owner: str | None = None
+    #: the caller's own item is shared with someone
+    shared: bool = False
+    #: the caller's own item has a public link that still works
+    linked: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,16 +206,44 @@ class FileService:
         ))
 
     async def stat(self, who: Principal, path: str) -> Entry:
+        """One entry, with the caller's role there and its sharing marks."""
         async with self.db.read() as conn:
             if paths.split_path(path) == [SHARED_ROOT]:
-                return await self.virtual_root(conn, who)
-            return (await self.resolve(conn, who, path))[0]
+                return with_fields(await self.virtual_root(conn, who), role="viewer")
+            entry, place = await self.resolve(conn, who, path)
+            return (await self._marked(conn, place, [entry]))[0]
 
     async def list_folder(
         self, who: Principal, path: str, *, limit: int = -1, after: str | None = None
     ) -> tuple[Entry, list[Entry]]:
+        """A folder's entries; the folder says the caller's role there, its
+        entries whether they are shared (one query for the page)."""
         async with self.db.read() as conn:
-            return await self.children_in(conn, who, path, limit=limit, after=after)
+            folder, kids = await self.children_in(conn, who, path, limit=limit, after=after)
+            parts = paths.split_path(path)
+            if parts == [SHARED_ROOT]:  # its entries carry their owner and role
+                return with_fields(folder, role="viewer"), kids
+            place = await self.place(conn, who, parts)
+            marked = await self._marked(conn, place, [folder, *kids])
+            return marked[0], marked[1:]
+
+    async def _marked(
+        self, conn: aiosqlite.Connection, place: Place, entries: list[Entry]
+    ) -> list[Entry]:
+        """*entries* (all in *place*) with the caller's role there, and, in
+        the caller's own tree, whether each is shared or linked."""
+        if place.role != "owner":
+            return [with_fields(e, role=place.role, owner=place.owner.name) for e in entries]
+        marks = await sharesq.marks(
+            conn, [e.node.id for e in entries if e.node.id], self.clock.now_ms())
+        out = []
+        for e in entries:
+            if e.node.id == 0:  # /Shared with me, in the root's listing
+                out.append(with_fields(e, role="viewer"))
+                continue
+            m = marks.get(e.node.id, set())
+            out.append(with_fields(e, role="owner", shared="share" in m, linked="link" in m))
+        return out
 
     async def children_in(
         self, conn: aiosqlite.Connection, who: Principal, path: str, *, limit: int = -1,
@@ -238,7 +280,7 @@ class FileService:
             if node is None or await sharesq.node_path(conn, share.node_id) is None:
                 continue  # its owner moved it to the trash
             shown = msgspec.structs.replace(node, name=share.mount_name)
-            out.append(Entry(share.mount_path, shown))
+            out.append(Entry(share.mount_path, shown, role=share.role, owner=share.owner))
             if 0 <= limit <= len(out):
                 break
         return await self.virtual_root(conn, who), out

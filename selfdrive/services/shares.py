@@ -84,6 +84,14 @@ class ShareService:
                       if (v := await _view(conn, s, as_owner=False)) is not None]
         return mine, theirs
 
+    async def suggest_users(self, who: Principal, prefix: str, limit: int) -> tuple[str, ...]:
+        """Usernames starting with *prefix* (any case), to share with: what a
+        signed-in user may learn of others is their usernames, no more
+        (docs/api.md, Sharing)."""
+        async with self.db.read() as conn:
+            names = await q.usernames_starting(conn, prefix, limit=limit, asker_id=who.user_id)
+        return tuple(names)
+
     async def set_role(self, who: Principal, share_id: int, role: str) -> ShareView:
         _check_role(role)
         async with self.db.write() as conn:

@@ -8,6 +8,7 @@ for every user a share lets see it, with the path as they see it:
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -244,3 +245,45 @@ async def journal_appeared(
             kind=node.kind, path=path + rel, rev=node.current_rev, now=now,
             device_id=device_id, actor_id=actor_id,
         )
+
+
+async def marks(
+    conn: aiosqlite.Connection, node_ids: Sequence[int], now: int
+) -> dict[int, set[str]]:
+    """Which of *node_ids* are shared with someone (``"share"``) or by a
+    public link that still works (``"link"``: not expired, not used up).
+
+    One query for a whole listing page, on the shares_by_node and
+    links_by_node indexes: its cost is the page, not the owner's shares."""
+    out: dict[int, set[str]] = {}
+    if not node_ids:
+        return out
+    ids = json.dumps(list(node_ids))
+    async with conn.execute(
+        "SELECT node_id, 'share' FROM shares WHERE node_id IN (SELECT value FROM json_each(?))"
+        " UNION SELECT node_id, 'link' FROM links"
+        " WHERE node_id IN (SELECT value FROM json_each(?))"
+        " AND (expires_at IS NULL OR expires_at > ?)"
+        " AND (max_downloads IS NULL OR allow_upload = 1 OR downloads < max_downloads)",
+        (ids, ids, now),
+    ) as cur:
+        for node_id, mark in await cur.fetchall():
+            out.setdefault(int(node_id), set()).add(str(mark))
+    return out
+
+
+async def usernames_starting(
+    conn: aiosqlite.Connection, prefix: str, *, limit: int, asker_id: int
+) -> list[str]:
+    """Usernames that start with *prefix*, in any case, the asker's own left
+    out: people the asker shares with, or who share with the asker, first,
+    then by name.  It scans the users table (LIKE ignores the name index),
+    which costs well under a millisecond for thousands of users."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    async with conn.execute(
+        "SELECT u.name FROM users u WHERE u.name LIKE ? ESCAPE '\\' AND u.id != ?"
+        " ORDER BY EXISTS (SELECT 1 FROM shares s WHERE (s.owner_id = ? AND s.recipient_id = u.id)"
+        " OR (s.owner_id = u.id AND s.recipient_id = ?)) DESC, u.name LIMIT ?",
+        (pattern, asker_id, asker_id, asker_id, limit),
+    ) as cur:
+        return [str(row[0]) for row in await cur.fetchall()]
