@@ -23,8 +23,10 @@ def test_roles_owners_and_marks(server: Server) -> None:
     with server.client(otoken) as o, server.client(ftoken) as f:
         for p in ("/Open", "/Closed", "/Linked", "/Gone", "/Used"):
             assert o.post("/files/mkdir", json={"path": p}).status_code == 201
-        assert o.put("/files/content", params={"path": "/Used/a.txt"}, content=b"x").status_code == 201
-        assert o.post("/shares", json={"path": "/Open", "user": friend, "role": "viewer"}).status_code == 201
+        r = o.put("/files/content", params={"path": "/Used/a.txt"}, content=b"x")
+        assert r.status_code == 201
+        r = o.post("/shares", json={"path": "/Open", "user": friend, "role": "viewer"})
+        assert r.status_code == 201
         assert o.post("/links", json={"path": "/Linked"}).status_code == 201
         soon = int(time.time() * 1000) + 1500
         assert o.post("/links", json={"path": "/Gone", "expires_at": soon}).status_code == 201

@@ -85,3 +85,14 @@ def test_nobody_signed_in_gets_401(server: Server) -> None:
         assert name not in r.text
     with server.client("not-a-token") as c:
         assert c.get("/users", params={"q": name[:2]}).status_code == 401
+
+
+def test_disabled_accounts_are_not_suggested(server: Server, admin_token: str) -> None:
+    stem = "d" + secrets.token_hex(3)
+    _, token = server.add_user(f"{stem}me")
+    gone = server.add_user(f"{stem}gone")[0]
+    with server.client(admin_token) as admin, server.client(token) as c:
+        assert _names(c, stem) == [gone]
+        [row] = [u for u in admin.get("/admin/users").json()["users"] if u["username"] == gone]
+        assert admin.patch(f"/admin/users/{row['id']}", json={"disabled": True}).status_code == 200
+        assert _names(c, stem) == []

@@ -275,13 +275,14 @@ async def marks(
 async def usernames_starting(
     conn: aiosqlite.Connection, prefix: str, *, limit: int, asker_id: int
 ) -> list[str]:
-    """Usernames that start with *prefix*, in any case, the asker's own left
-    out: people the asker shares with, or who share with the asker, first,
+    """Usernames that start with *prefix*, in any case, the asker's own and
+    disabled accounts left out: people the asker shares with, or who share with the asker, first,
     then by name.  It scans the users table (LIKE ignores the name index),
     which costs well under a millisecond for thousands of users."""
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     async with conn.execute(
         "SELECT u.name FROM users u WHERE u.name LIKE ? ESCAPE '\\' AND u.id != ?"
+        " AND u.disabled_at IS NULL"
         " ORDER BY EXISTS (SELECT 1 FROM shares s WHERE (s.owner_id = ? AND s.recipient_id = u.id)"
         " OR (s.owner_id = u.id AND s.recipient_id = ?)) DESC, u.name LIMIT ?",
         (pattern, asker_id, asker_id, asker_id, limit),
