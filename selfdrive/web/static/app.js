@@ -5,6 +5,7 @@
 import { render } from 'preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { api, ApiError, sessionEnded, setCsrf } from './api.js'
+import { Bell } from './bell.js'
 import { FilesView, prefetchListing } from './files.js'
 import { Icon } from './icons.js'
 import { follow, prime } from './live.js'
@@ -105,6 +106,7 @@ function Sidebar({ me, view }) {
       ${link(filesUrl('/'), 'files', 'folder', t('files'))}
       ${link('/trash', 'trash', 'trash', t('trash'))}
       ${link('/account', 'account', 'account', t('account'))}
+      <li><${Bell} me=${me} /></li>
     </ul>
     <div class="quota">
       ${me.quota_bytes > 0 && html`<meter min="0" max="100" value=${share} aria-label=${t('quotaLabel')}></meter>`}

@@ -8,6 +8,10 @@ import { parentOf } from './util.js'
 
 /** fires {detail: Set of folder paths whose listing changed} */
 export const changed = new EventTarget()
+/** fires 'changes' {detail: the feed's changes since the last ring, in order} */
+export const feed = new EventTarget()
+
+const SHARED_ROOT = '/Shared with me'
 
 let running = false
 let markReady = null
@@ -41,10 +45,14 @@ export async function follow() {
       pause = ring.backoff || 0
       if (!ring.changes) continue
       const folders = new Set()
+      const all = []
       for (;;) {
         const page = await api('GET', '/changes', { query: { cursor, limit: 1000 }, quiet401: true })
         for (const c of page.changes) {
+          all.push(c)
           folders.add(parentOf(c.path))
+          // a share coming or going makes /Shared with me appear in or leave the root
+          if (parentOf(c.path) === SHARED_ROOT) folders.add('/')
           if (c.kind === 'folder') folders.add(c.path)
           if (c.old_path) folders.add(parentOf(c.old_path))
         }
@@ -52,6 +60,7 @@ export async function follow() {
         if (!page.has_more) break
       }
       if (folders.size) changed.dispatchEvent(new CustomEvent('changed', { detail: folders }))
+      if (all.length) feed.dispatchEvent(new CustomEvent('changes', { detail: all }))
     } catch (err) {
       markReady()
       if (err.status === 401) { running = false; return } // signed out: the app restarts it

@@ -150,6 +150,21 @@ export const en = {
   noRevisions: 'No revisions.',
   revisionRestored: (n) => `Revision ${n} is now the newest.`,
 
+  // notifications (bell.js)
+  notifications: 'Notifications',
+  notification: (kind, who, name, count) => {
+    const times = count > 1 ? ` (${count} times)` : ''
+    if (kind === 'shared') return `${who} shared ${name} with you`
+    const verb = { added: 'added', edited: 'edited', deleted: 'deleted', restored: 'restored', moved: 'moved' }[kind] || kind
+    return `${who} ${verb} ${name}${times}`
+  },
+  someone: 'Someone',
+  noNotifications: 'Nothing new. You will hear here when someone shares with you or changes what you share.',
+  markAllRead: 'Mark all read',
+  markRead: 'Mark read',
+  markReadOf: (text) => `Mark read: ${text}`,
+  unread: 'unread',
+
   // trash
   trashTitle: 'Trash',
   trashEmpty: 'The trash is empty.',
