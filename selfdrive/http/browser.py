@@ -17,10 +17,12 @@ server's own page sent it (`check_unsafe`), or it is refused with 403 ``csrf``:
    subdomain may send it (`check_same_origin`).
 
 The sign-in itself is held to rule 2 (login CSRF: another site signing the
-browser in as the attacker).  A request with an Authorization header is
-authenticated by it alone, and never CSRF-checked: no browser adds one by
-itself.  WebDAV never reads the cookie, and no credential is ever taken from
-a query string.
+browser in as the attacker).  So is the one form a browser posts by itself,
+the Web Share Target (sharetarget.py), which can carry no header: see
+`check_launch` for why it may go without the token.  A request with an
+Authorization header is authenticated by it alone, and never CSRF-checked:
+no browser adds one by itself.  WebDAV never reads the cookie, and no
+credential is ever taken from a query string.
 """
 
 from __future__ import annotations
@@ -77,6 +79,21 @@ def check_same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None and (_origin(origin) is None or _origin(origin) != own_origin(request)):
         raise CsrfRefused("another site sent this request (its Origin is not this server)")
+
+
+def check_launch(request: Request) -> None:
+    """Rule 2 for a POST navigation that the browser itself makes for an
+    installed app (the share sheet launching the share target), which can
+    carry no CSRF header.  Chrome makes it with no initiator: ``Sec-Fetch-Site:
+    none`` and, as for any POST without an origin, ``Origin: null``, which is
+    accepted only beside ``none`` (a sandboxed frame of another site sends
+    ``null`` with ``cross-site``).  Another site's form cannot pass for one:
+    the browser sets both headers, and the SameSite=Lax cookie stays off its
+    cross-site POST anyway."""
+    site = (request.headers.get("sec-fetch-site") or "").strip().lower()
+    if request.headers.get("origin") == "null" and site == "none":
+        return
+    check_same_origin(request)
 
 
 def check_unsafe(request: Request, session_token: str) -> None:

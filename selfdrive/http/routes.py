@@ -12,6 +12,7 @@ from selfdrive.http import (
     notifications,
     session,
     shares,
+    sharetarget,
     thumbnails,
     tus,
     users,
@@ -87,5 +88,6 @@ ROOT: list[E] = [
     E("GET", "/s/{token}", links.get_page, "A public link's page (HTML)", raw_response="text/html", public=True),
     E("POST", "/s/{token}", links.post_page, "A public link's password form (sets a grant cookie)", raw_body="application/x-www-form-urlencoded", raw_response="text/html", status=303, public=True),
     E("GET", "/s/{token}/download", links.get_download, "A public link's file, or its folder as a zip", raw_response=OCTETS, public=True),
+    E("POST", "/share-target", sharetarget.post_share_target, "Web Share Target: a phone's share sheet posts files (signed-in browser; 303 to /share)", raw_body="multipart/form-data", status=303, public=True),
     E("POST", "/s/{token}/upload", links.post_upload, "File drop: upload into a public link's folder", raw_body="multipart/form-data", response=s.DropResult, status=201, public=True),
 ]  # fmt: skip
