@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from selfdrive.core.errors import (
     BadRequest,
     Forbidden,
+    InvalidRange,
     PayloadTooLarge,
     SelfdriveError,
     TooManyAttempts,
@@ -31,12 +32,18 @@ from selfdrive.http.endpoint import Call
 from selfdrive.http.errors import error_response, status_of
 from selfdrive.http.multipart import MultipartReader, boundary_of
 from selfdrive.http.schemas import DroppedFile, DropResult, LinkList, LinkOut, LinkRequest
-from selfdrive.services.links import LinkService, Visit
+from selfdrive.services.files import Opened
+from selfdrive.services.links import Inside, LinkService, Visit
 
 #: the grant cookie (Path=/s/<token>, HttpOnly, SameSite=Lax)
 COOKIE = "sd_link"
 PASSWORD_HEADER = "x-link-password"
 MAX_FORM_BYTES = 4096
+#: a text file's preview shows at most its first bytes
+TEXT_PREVIEW_BYTES = 128 * 1024
+#: error details a visitor is told (an upload's done path, say, is not)
+VISITOR_DETAILS = frozenset({"password_required", "retry_after_s", "offset", "remaining_bytes",
+                             "max_bytes", "size", "supported"})
 
 
 # -- /api/v1/links ----------------------------------------------------------------------
@@ -64,19 +71,28 @@ async def delete_link(call: Call[None, None]) -> None:
 
 
 async def get_page(call: Call[None, None]) -> Response:
-    """The link's page: what it holds and a download button, an upload form for
-    a file drop, or the password form."""
-    token, links = _token(call.request), call.runtime.links
+    """The link's page: a file's preview and download button, a folder's listing
+    (``?path=`` a folder or file below it), the upload area of a file drop, or
+    the password form."""
+    request = call.request
+    token, links = _token(request), call.runtime.links
+    where = linkpage.Where(token)
     try:
         visit = await links.visit(token)
-        if links.needs_password(visit, call.request.cookies.get(COOKIE)):
-            password = _header_password(call.request)
+        if links.needs_password(visit, request.cookies.get(COOKIE)):
+            password = _header_password(request)
             if password is None:
-                return linkpage.password_form(token)
+                return linkpage.password_form(where)
             await links.prove(visit, password)
-        return linkpage.show(token, await links.summary(visit), drop=visit.is_drop)
+        if visit.is_drop:
+            return linkpage.drop(where, visit.node.name)
+        inside = await links.inside(visit, _path(request))
+        if inside.node.is_folder:
+            entries, more = await links.listing(inside)
+            return linkpage.folder(where, visit, inside, entries, more)
+        return linkpage.file(where, visit, inside, await _preview(call, visit, inside))
     except SelfdriveError as exc:
-        return linkpage.error(token, exc, _error_headers(exc))
+        return linkpage.error(where, exc, _error_headers(exc))
 
 
 async def post_page(call: Call[None, None]) -> Response:
@@ -88,30 +104,49 @@ async def post_page(call: Call[None, None]) -> Response:
         visit = await links.visit(token)
         grant, max_age = await links.prove(visit, await _form_password(request))
     except SelfdriveError as exc:
-        return linkpage.error(token, exc, _error_headers(exc))
+        return linkpage.error(linkpage.Where(token), exc, _error_headers(exc))
     response = RedirectResponse(token, status_code=303, headers=linkpage.HEADERS)
     response.set_cookie(
-        COOKIE, grant, max_age=max_age, path=_link_path(request, token),
+        COOKIE, grant, max_age=max_age, path=link_path(request, token),
         secure=request.url.scheme == "https", httponly=True, samesite="lax",
     )
     return response
 
 
 async def get_download(call: Call[None, None]) -> Response:
-    """A file as an attachment (Range, ETag), or a folder as a zip stream."""
+    """A file as an attachment (Range, ETag), or a folder as a zip stream;
+    ``?path=`` names a file or folder below a folder link."""
     request = call.request
     links = call.runtime.links
     try:
-        visit = await _authorized(request, links)
-        if visit.node.is_folder:
-            response = await _zip(request, links, visit)
+        visit = await authorized(request, links)
+        inside = await links.inside(visit, _path(request))
+        if inside.node.is_folder:
+            response = await _zip(request, links, visit, inside)
         else:
-            opened = await links.open_file(visit)
-            if request.method == "GET":
+            opened = await links.open_file(visit, inside)
+            if request.method == "GET" and _starts_a_download(request, opened):
                 await links.start_download(visit)
             response = download.serve(request, call.runtime.files, opened, attachment=True)
     except SelfdriveError as exc:
-        return _json_error(exc)
+        return json_error(exc)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+async def get_content(call: Call[None, None]) -> Response:
+    """A file shown inline, for the page's preview (Range for video and audio):
+    never counted as a download, so a link that counts them has none."""
+    request = call.request
+    links = call.runtime.links
+    try:
+        visit = await authorized(request, links)
+        links.check_preview(visit)
+        opened = await links.open_file(visit, await links.inside(visit, _path(request)))
+        response = download.serve(request, call.runtime.files, opened, attachment=False)
+    except SelfdriveError as exc:
+        return json_error(exc)
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -121,12 +156,12 @@ async def post_upload(call: Call[None, None]) -> Response:
     """A file drop: every file of a multipart form, stored beside what is there."""
     request = call.request
     links = call.runtime.links
-    back = "../" + _token(request)
+    where = linkpage.Where(_token(request), depth=1)
     html = "text/html" in request.headers.get("accept", "")
     try:
-        visit = await _authorized(request, links)
+        visit = await authorized(request, links)
         if not visit.is_drop:
-            raise Forbidden("this link does not take uploads")
+            raise Forbidden("this link does not take uploads")  # before reading the body
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise BadRequest("send the files as multipart/form-data")
         reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
@@ -139,9 +174,9 @@ async def post_upload(call: Call[None, None]) -> Response:
         if not stored:
             raise BadRequest("the form holds no file")
     except SelfdriveError as exc:
-        return linkpage.error(back, exc, _error_headers(exc)) if html else _json_error(exc)
+        return linkpage.error(where, exc, _error_headers(exc)) if html else json_error(exc)
     if html:
-        return linkpage.uploaded(back, [f.name for f in stored])
+        return linkpage.uploaded(where, [f.name for f in stored])
     return Response(msgspec.json.encode(DropResult(files=stored)), status_code=201,
                     media_type="application/json", headers=linkpage.HEADERS)
 
@@ -153,11 +188,65 @@ def _token(request: Request) -> str:
     return str(request.path_params["token"])
 
 
-def _link_path(request: Request, token: str) -> str:
+def link_path(request: Request, token: str) -> str:
+    """The link's page from the server's root (behind a proxy's prefix too)."""
     return str(request.scope.get("root_path", "")) + "/s/" + token
 
 
-async def _authorized(request: Request, links: LinkService) -> Visit:
+def _path(request: Request) -> str | None:
+    """The link path of ``?path=`` (services/links.py), None for the link itself."""
+    values = request.query_params.getlist("path")
+    if len(values) > 1:
+        raise BadRequest("give one path")
+    return values[0] if values else None
+
+
+def _starts_a_download(request: Request, opened: Opened) -> bool:
+    """Whether a GET counts as a download: it sends the file's first byte.  A
+    resumed download (a Range after byte 0) and an unchanged copy (304)
+    do not count (docs/links.md)."""
+    etag = download.etag_of(opened)
+    inm = request.headers.get("if-none-match")
+    if inm is not None and download.etag_matches(inm, etag):
+        return False
+    header, if_range = request.headers.get("range"), request.headers.get("if-range")
+    if not header or (if_range is not None and if_range.strip() != etag):
+        return True
+    try:
+        found = download.parse_range(header, opened.revision.size)
+    except InvalidRange:
+        return False  # 416: nothing is sent
+    return found is None or found[0] == 0
+
+
+async def _preview(call: Call[None, None], visit: Visit, inside: Inside) -> linkpage.Preview:
+    """What the page shows of a file: an image, a player, the start of a text,
+    or nothing (a link that counts downloads, a kind that cannot be shown)."""
+    node = inside.node
+    if visit.link.max_downloads is not None:
+        left = max(visit.link.max_downloads - visit.link.downloads, 0)
+        return linkpage.Preview("limited", downloads_left=left)
+    kind = linkpage.preview_kind(node.name)
+    if kind != "text":
+        return linkpage.Preview(kind)
+    links = call.runtime.links
+    opened = await links.open_file(visit, inside)
+    data = bytearray()
+    try:
+        async for piece in call.runtime.files.read(opened, 0, min(node.size, TEXT_PREVIEW_BYTES)):
+            data += piece
+    except SelfdriveError:
+        return linkpage.Preview("none")
+    if b"\0" in data:
+        return linkpage.Preview("none")  # not text after all
+    text = data.decode("utf-8", "replace")
+    if node.size > TEXT_PREVIEW_BYTES:
+        text = text.rstrip("\ufffd")  # a character cut in two at the end
+    return linkpage.Preview("text", text=text, truncated=node.size > TEXT_PREVIEW_BYTES)
+
+
+async def authorized(request: Request, links: LinkService) -> Visit:
+    """The live link of the request, its password proven (header or grant)."""
     visit = await links.visit(_token(request))
     await links.authorize(visit, password=_header_password(request),
                           grant=request.cookies.get(COOKIE))
@@ -176,10 +265,10 @@ def _header_password(request: Request) -> str | None:
         return value
 
 
-async def _zip(request: Request, links: LinkService, visit: Visit) -> Response:
-    items = await links.zip_items(visit)
+async def _zip(request: Request, links: LinkService, visit: Visit, inside: Inside) -> Response:
+    items = await links.zip_items(visit, inside)
     headers = {
-        "Content-Disposition": download.disposition("attachment", visit.node.name + ".zip"),
+        "Content-Disposition": download.disposition("attachment", inside.node.name + ".zip"),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": download.CSP,
     }
@@ -224,6 +313,9 @@ def _error_headers(exc: SelfdriveError) -> dict[str, str]:
     return headers
 
 
-def _json_error(exc: SelfdriveError) -> Response:
+def json_error(exc: SelfdriveError) -> Response:
+    """The usual JSON error body, with the link headers, and only the details
+    a visitor may see (never a path the owner's tree holds)."""
     headers = {**linkpage.HEADERS, **_error_headers(exc)}
-    return error_response(status_of(exc), exc.code, exc.message, headers, **exc.details)
+    details = {k: v for k, v in exc.details.items() if k in VISITOR_DETAILS}
+    return error_response(status_of(exc), exc.code, exc.message, headers, **details)

@@ -16,6 +16,14 @@ cookie.  Wrong passwords are counted per link in this process's memory
 (services/attempts.py); after `MAX_FAILURES` in `FAILURE_WINDOW_S` every password is
 refused with 429 until the oldest of them leaves the window.
 
+Inside a folder link a visitor names things by *link paths*: paths below
+the linked folder (``/`` is the folder itself, ``/Trip/day1.jpg`` a file two
+levels down), resolved name by name from the linked node, so no path can
+name anything above it.  A file drop takes resumable (tus) uploads through
+the upload service, as the owner, each bound to its link's folder; a
+visitor learns nothing of what the folder holds, not even the name a file
+was stored under.
+
 The rules a visitor meets are in docs/links.md.
 """
 
@@ -27,8 +35,9 @@ import hmac
 import re
 import secrets
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiosqlite
 
@@ -41,20 +50,29 @@ from selfdrive.core.errors import (
     Forbidden,
     InvalidPath,
     LinkGone,
+    NotAFile,
+    NotAFolder,
     NotFound,
+    ParentNotFound,
+    QuotaExceeded,
     RevisionConflict,
+    TooManyUploads,
     Unauthenticated,
 )
 from selfdrive.services.attempts import Attempts
 from selfdrive.services.auth import AuthService, Principal
 from selfdrive.services.files import Entry, FileService, Opened
+from selfdrive.services.uploads import Checksum, Upload, UploadService
 from selfdrive.store.meta import links as q
 from selfdrive.store.meta import shares as sharesq
 from selfdrive.store.meta import tree
+from selfdrive.store.meta import uploads as uploadsq
 from selfdrive.store.meta import users as uq
 from selfdrive.store.meta.db import Database
 from selfdrive.store.meta.links import Link
 from selfdrive.store.meta.records import Node, User
+
+_T = TypeVar("_T")
 
 #: 192 random bits, 32 URL-safe characters
 TOKEN_BYTES = 24
@@ -67,7 +85,12 @@ MAX_PASSWORD = 1024
 #: "name (2).ext" ... "name (999).ext", then a file drop gives up
 MAX_NUMBERED = 999
 
+#: entries of a folder shown on a link's page; past it, the zip has them all
+MAX_LISTED = 2000
+
 _UNKNOWN = "this link does not exist, was revoked, or its file is no longer available"
+_DROP_ONLY = "this link is a file drop: it takes uploads only"
+_NO_UPLOAD = "no such upload (it may have expired, been cancelled, or the link changed)"
 
 
 @dataclass(frozen=True)
@@ -108,6 +131,19 @@ class Summary:
     size: int
     files: int = 0
     folders: int = 0
+
+
+@dataclass(frozen=True)
+class Inside:
+    """A node a visitor reached below a link: *rel* is its link path's parts
+    ([] for the linked node itself)."""
+
+    node: Node
+    rel: list[str]
+
+    @property
+    def path(self) -> str:
+        return paths.join_parts(self.rel)
 
 
 @dataclass(frozen=True)
@@ -289,36 +325,78 @@ class LinkService:
             files, folders, size = await q.folder_stats(conn, node.id)
         return Summary(node.name, "folder", size, files, folders)
 
+    async def inside(self, visit: Visit, path: str | None) -> Inside:
+        """The node at link path *path* (None: the linked node): InvalidPath for
+        a path that is not one (relative, ``..``), NotFound for one that names
+        nothing below the link.  A file link has nothing below its file."""
+        if visit.is_drop:
+            raise Forbidden(_DROP_ONLY)
+        rel = paths.split_path(path or "/")
+        async with self.db.read() as conn:
+            node = await tree.node_by_id(conn, visit.node.id)
+            for name in rel:
+                if node is None or not node.is_folder:
+                    node = None
+                    break
+                node = await tree.child(conn, node.id, name)
+        if node is None:
+            raise NotFound(f"{paths.join_parts(rel)} is not in this link's folder")
+        return Inside(node, rel)
+
+    async def listing(self, inside: Inside) -> tuple[list[Node], bool]:
+        """A folder's entries, folders first, then by name; and whether there
+        were more than `MAX_LISTED`."""
+        async with self.db.read() as conn:
+            nodes = await tree.children(conn, inside.node.id, limit=MAX_LISTED + 1)
+        more = len(nodes) > MAX_LISTED
+        nodes = nodes[:MAX_LISTED]
+        nodes.sort(key=lambda n: (not n.is_folder, n.name.casefold(), n.name))
+        return nodes, more
+
     async def start_download(self, visit: Visit) -> None:
         """Count one download, or LinkGone if they are used up."""
         if visit.is_drop:
-            raise Forbidden("this link is a file drop: it takes uploads only")
+            raise Forbidden(_DROP_ONLY)
         async with self.db.write() as conn:
             if not await q.count_download(conn, visit.link.id):
                 if await q.by_id(conn, visit.link.id) is None:
                     raise NotFound(_UNKNOWN)
                 raise LinkGone("this link has been used as many times as it may be")
 
-    async def open_file(self, visit: Visit) -> Opened:
+    def check_preview(self, visit: Visit) -> None:
+        """Previews are not counted as downloads, so a link that counts them
+        has none: its file can only be downloaded (docs/links.md)."""
+        if visit.link.max_downloads is not None:
+            raise Forbidden("this link may be downloaded a limited number of times, so it"
+                            " shows no preview; download the file instead")
+
+    async def open_file(self, visit: Visit, inside: Inside | None = None) -> Opened:
         if visit.is_drop:
-            raise Forbidden("this link is a file drop: it takes uploads only")
+            raise Forbidden(_DROP_ONLY)
+        rel = inside.rel if inside else []
         async with self.db.read() as conn:
-            node = await tree.node_by_id(conn, visit.node.id)
-            opened = None if node is None else await self._opened(conn, visit, node, "")
+            node = await tree.node_by_id(conn, inside.node.id if inside else visit.node.id)
+            if node is not None and node.is_folder:
+                raise NotAFile(f"{paths.join_parts(rel)} is a folder, not a file")
+            opened = None if node is None else await self._opened(
+                conn, visit, node, paths.join_parts(rel) if rel else "")
         if opened is None:
             raise NotFound(_UNKNOWN)
         return opened
 
-    async def zip_items(self, visit: Visit) -> list[ZipItem]:
-        """Everything under a linked folder (one snapshot), parents before children."""
+    async def zip_items(self, visit: Visit, inside: Inside | None = None) -> list[ZipItem]:
+        """Everything under a folder of the link (one snapshot), parents before children."""
         if visit.is_drop:
-            raise Forbidden("this link is a file drop: it takes uploads only")
+            raise Forbidden(_DROP_ONLY)
+        top = inside.node.id if inside else visit.node.id
+        base = paths.join_parts(inside.rel) if inside and inside.rel else ""
         items = []
         async with self.db.read() as conn:
-            for node, rel in await tree.subtree(conn, visit.node.id):
+            for node, rel in await tree.subtree(conn, top):
                 if not rel:
-                    continue  # the linked folder itself
-                opened = None if node.is_folder else await self._opened(conn, visit, node, rel)
+                    continue  # the folder itself
+                opened = None if node.is_folder else await self._opened(
+                    conn, visit, node, base + rel)
                 if node.is_folder or opened is not None:
                     items.append(ZipItem(rel.lstrip("/"), node, opened))
         return items
@@ -341,35 +419,104 @@ class LinkService:
         the name is bad."""
         if not visit.is_drop:
             raise Forbidden("this link does not take uploads")
+        free = await self._free_name(visit, name)
+        # base_rev 0: if a file of that name appears meanwhile, 409, never a replacement.
+        return await _for_visitor(self.files.upload(
+            _as_owner(visit), paths.join_parts([*visit.parts, free]), body, base_rev=0,
+            in_transaction=self._still_there(visit),
+        ))
+
+    def _still_there(self, visit: Visit) -> Callable[
+            [aiosqlite.Connection, str, int], Awaitable[None]]:
+        """A check for the transaction that commits a dropped file: a link
+        revoked or a folder moved meanwhile undoes it, so nothing lands
+        outside the folder."""
+        link_id, parts = visit.link.id, visit.parts
+
+        async def still_there(conn: aiosqlite.Connection, path: str, rev: int) -> None:
+            current = await q.by_id(conn, link_id)
+            live = None if current is None else await self._live(conn, current)
+            if live is None:
+                raise NotFound(_UNKNOWN)
+            if live.parts != parts:
+                raise RevisionConflict("the folder was moved during the upload; send it again")
+
+        return still_there
+
+    async def _free_name(self, visit: Visit, name: str) -> str:
+        """*name* checked as a single name, or "name (2).ext"... if it is taken."""
         name = unicodedata.normalize("NFC", name)
         if "\\" in name:
             raise InvalidPath("a name may not contain '\\'")
         paths.check_name(name)
-        link = visit.link
         async with self.db.read() as conn:
-            free = None
             for number in range(1, MAX_NUMBERED + 1):
                 candidate = numbered_name(name, number)
                 if await tree.child(conn, visit.node.id, candidate) is None:
-                    free = candidate
-                    break
-        if free is None:
-            raise AlreadyExists(f"too many files named {name!r} in this file drop")
+                    return candidate
+        raise AlreadyExists(f"too many files named {name!r} in this file drop")
 
-        async def still_there(conn: aiosqlite.Connection, path: str, rev: int) -> None:
-            # In the commit's transaction: a revoked link or a folder moved
-            # meanwhile undoes the upload, so nothing lands outside it.
-            current = await q.by_id(conn, link.id)
-            live = None if current is None else await self._live(conn, current)
-            if live is None:
-                raise NotFound(_UNKNOWN)
-            if live.parts != visit.parts:
-                raise RevisionConflict("the folder was moved during the upload; send it again")
+    # -- file drops by tus (http/linkdrop.py) --------------------------------------------------
 
-        as_owner = Principal(user_id=visit.owner.id, username=visit.owner.name, is_admin=False,
-                             device_id=None, device_name=f"link {link.id}")
-        # base_rev 0: if a file of that name appears meanwhile, 409, never a replacement.
-        return await self.files.upload(
-            as_owner, paths.join_parts([*visit.parts, free]), body, base_rev=0,
-            in_transaction=still_there,
-        )
+    async def begin_upload(self, visit: Visit, uploads: UploadService, name: str, length: int,
+                           metadata: str) -> Upload:
+        """A resumable upload of one file into a file drop, under a free name."""
+        if not visit.is_drop:
+            raise Forbidden("this link does not take uploads")
+        for _attempt in range(3):
+            free = await self._free_name(visit, name)
+            try:
+                return await _for_visitor(uploads.create(
+                    _as_owner(visit), paths.join_parts([*visit.parts, free]), length,
+                    base_rev=0, metadata=metadata))
+            except (RevisionConflict, NotAFile):
+                continue  # the name was taken meanwhile: the next one
+        raise RevisionConflict("files of that name keep arriving; send it again")
+
+    async def drop_upload(self, visit: Visit, uploads: UploadService, token: str) -> Upload:
+        """An upload of this drop: the owner's, into the linked folder as it is now."""
+        if not visit.is_drop:
+            raise Forbidden("this link does not take uploads")
+        async with self.db.read() as conn:
+            row = await uploadsq.by_token(conn, token)
+        # A drop's uploads are the owner's, made by no device of theirs (the
+        # owner's own have one), for a file in the folder as it is now.
+        if (row is None or row.user_id != visit.owner.id or row.device_id is not None
+                or paths.split_path(row.path)[:-1] != visit.parts):
+            raise NotFound(_NO_UPLOAD)
+        return await uploads.status(_as_owner(visit), token)
+
+    async def send(self, visit: Visit, uploads: UploadService, token: str, offset: int,
+                   body: AsyncIterator[bytes], *, content_length: int | None,
+                   checksum: Checksum | None) -> Upload:
+        await self.drop_upload(visit, uploads, token)
+        return await _for_visitor(uploads.patch(
+            _as_owner(visit), token, offset, body, content_length=content_length,
+            checksum=checksum, in_transaction=self._still_there(visit)))
+
+    async def cancel_upload(self, visit: Visit, uploads: UploadService, token: str) -> None:
+        await self.drop_upload(visit, uploads, token)
+        await uploads.terminate(_as_owner(visit), token)
+
+
+def _as_owner(visit: Visit) -> Principal:
+    """Whom a file drop writes as: the folder's owner, from the device "link <id>"."""
+    return Principal(user_id=visit.owner.id, username=visit.owner.name, is_admin=False,
+                     device_id=None, device_name=f"link {visit.link.id}")
+
+
+async def _for_visitor(work: Awaitable[_T]) -> _T:
+    """Errors of a drop's write told without the owner's numbers or paths: a
+    visitor learns neither how full the owner is nor where the folder is."""
+    try:
+        return await work
+    except (NotAFile, NotAFolder, AlreadyExists, RevisionConflict, ParentNotFound) as exc:
+        raise type(exc)("the folder changed while the file was on its way; send it"
+                        " again") from None
+    except NotFound:
+        raise NotFound(_NO_UPLOAD) from None
+    except QuotaExceeded:
+        raise QuotaExceeded("the owner of this folder has no room left for this file") from None
+    except TooManyUploads:
+        raise TooManyUploads("this folder takes no more uploads at the moment; try again"
+                             " later") from None

@@ -58,7 +58,7 @@ from selfdrive.core.errors import (
     UploadBusy,
 )
 from selfdrive.services.auth import Principal
-from selfdrive.services.files import FileService
+from selfdrive.services.files import FileService, InTransaction
 from selfdrive.store.content import BlockRef, ContentStore
 from selfdrive.store.meta import gc as gcq
 from selfdrive.store.meta import uploads as uq
@@ -247,8 +247,12 @@ class UploadService:
     async def patch(
         self, who: Principal, token: str, offset: int, body: AsyncIterator[bytes], *,
         content_length: int | None = None, checksum: Checksum | None = None,
+        in_transaction: InTransaction | None = None,
     ) -> Upload:
         """Append *body* at *offset*; return the upload as it now stands.
+
+        *in_transaction* runs in the transaction that commits the finished
+        file (a file drop checks there that its link still stands).
 
         If the body breaks off (IncompleteBody from the stream), what arrived
         is kept and the upload stands at what is durable, unless a checksum
@@ -272,7 +276,7 @@ class UploadService:
         # The work runs in its own task: when the client vanishes, the server
         # cancels the request's task, but what arrived must still be saved.
         worker = asyncio.ensure_future(
-            self._run(active, who, row, offset, body, content_length, checksum)
+            self._run(active, who, row, offset, body, content_length, checksum, in_transaction)
         )
         self._workers.add(worker)
         worker.add_done_callback(_forget)
@@ -286,11 +290,12 @@ class UploadService:
     async def _run(
         self, active: _Active, who: Principal, row: ResumableRow, offset: int,
         body: AsyncIterator[bytes], content_length: int | None, checksum: Checksum | None,
+        in_transaction: InTransaction | None,
     ) -> Upload:
         try:
             with active.scope:
                 return await self._patch(
-                    active, who, row, offset, body, content_length, checksum
+                    active, who, row, offset, body, content_length, checksum, in_transaction
                 )
             raise NotFound("the upload was cancelled while this request was sending it")
         finally:
@@ -306,6 +311,7 @@ class UploadService:
     async def _patch(
         self, active: _Active, who: Principal, row: ResumableRow, offset: int,
         body: AsyncIterator[bytes], content_length: int | None, checksum: Checksum | None,
+        in_transaction: InTransaction | None,
     ) -> Upload:
         # Re-read under the busy mark: the row may have moved since the lookup.
         async with self.db.read() as conn:
@@ -327,7 +333,7 @@ class UploadService:
                 remaining_bytes=remaining,
             )
         if offset == row.length:  # a finished upload whose commit failed: try again
-            return await self._complete(who, row, [], row.parts_end)
+            return await self._complete(who, row, [], row.parts_end, in_transaction)
         prefix = b""
         if row.tail_len:
             staged = await self.staging.read(row.token, row.staged_gen, row.staged_len)
@@ -404,7 +410,7 @@ class UploadService:
         if not interrupted and offset + received == row.length:
             if ingested.tail:
                 fresh.append(await self.content.store_block(ingested.tail))
-            return await self._complete(who, row, fresh, parts_end)
+            return await self._complete(who, row, fresh, parts_end, in_transaction)
         return await self._save(row, fresh, parts_end, ingested.tail, len(prefix))
 
     async def _save(
@@ -445,7 +451,8 @@ class UploadService:
         return Upload.of(saved)
 
     async def _complete(
-        self, who: Principal, row: ResumableRow, fresh: list[BlockRef], parts_end: int
+        self, who: Principal, row: ResumableRow, fresh: list[BlockRef], parts_end: int,
+        in_transaction: InTransaction | None = None,
     ) -> Upload:
         """The last byte is durable: commit the revision (or a conflict copy)."""
         async with self.db.read() as conn:
@@ -461,6 +468,8 @@ class UploadService:
         expires = self.clock.now_ms() + self.limits.expiry_ms
 
         async def mark_done(conn: aiosqlite.Connection, path: str, rev: int) -> None:
+            if in_transaction is not None:
+                await in_transaction(conn, path, rev)
             await uq.mark_done(conn, row.upload_id, path, rev, expires)
 
         parts = paths.split_path(row.path)

@@ -119,15 +119,19 @@ def test_a_file_link_has_a_safe_page_and_downloads_the_file(
     page = visitor.get(str(link["url"]))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
-    for rule in ("default-src 'none'", "style-src 'unsafe-inline'", "form-action 'self'"):
+    for rule in ("default-src 'none'", "script-src 'self'", "style-src 'self'",
+                 "form-action 'self'", "frame-ancestors 'none'"):
         assert rule in csp
+    assert "unsafe" not in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert "<script>" not in page.text and "<img" not in page.text
+    # no script on a file's page, and the name is text, never markup
+    assert "<script" not in page.text and "<img" not in page.text
     escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;img src=x onerror=alert(1)&gt; &amp; co.txt"
     assert escaped in page.text
     assert "12 bytes" in page.text and f'href="{token}/download"' in page.text
     assert "<form" not in page.text  # no password, no upload
+    assert "hello, world" in page.text  # a text file's preview
 
     r = visitor.get(f"{link['url']}/download")
     assert r.status_code == 200 and r.content == b"hello, world"
@@ -137,7 +141,7 @@ def test_a_file_link_has_a_safe_page_and_downloads_the_file(
     r = visitor.get(f"{link['url']}/download", headers={"Range": "bytes=7-"})
     assert r.status_code == 206 and r.content == b"world"
     mine = {x["id"]: x for x in alice.c.get("/links").json()["links"]}
-    assert mine[link["id"]]["downloads"] == 2
+    assert mine[link["id"]]["downloads"] == 1  # a resumed download is the same download
 
 
 def test_a_folder_downloads_as_a_zip_of_only_what_it_holds(
@@ -157,8 +161,9 @@ def test_a_folder_downloads_as_a_zip_of_only_what_it_holds(
 
     page = visitor.get(str(link["url"]))
     assert page.status_code == 200
-    assert "3 files, 2 folders" in page.text and "Download as .zip" in page.text
-    assert "plan.txt" not in page.text  # counts, not a listing
+    assert "2 files, 2 folders" in page.text and "Download all (.zip)" in page.text
+    assert "plan.txt" in page.text and "outside.txt" not in page.text
+    assert "deleted.txt" not in page.text  # in the trash
 
     r = visitor.get(f"{link['url']}/download")
     assert r.status_code == 200, r.text
@@ -481,10 +486,15 @@ def test_no_link_route_reaches_outside_its_node(
         status, body = _raw_get(server, target)
         assert b"PRIVATE" not in body, target
         assert status in (400, 404, 405), (target, status)
-    for query in ("path=/private.txt", f"path={top}/private.txt", "path=../private.txt&rev=1"):
+    # ?path= names what is below a folder link, and nothing else.
+    for query, status in (("path=/private.txt", 404), (f"path={top}/private.txt", 404),
+                          ("path=../private.txt&rev=1", 400), ("path=/", 200), ("rev=1", 200)):
         r = visitor.get(f"/s/{t}/download?{query}")
-        assert r.status_code == 200 and r.content == b"shown"
+        assert r.status_code == status, query
+        assert b"PRIVATE" not in r.content
     r = visitor.get(f"{folder['url']}/download", params={"path": "../private.txt"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_path"
+    r = visitor.get(f"{folder['url']}/download")
     with zipfile.ZipFile(io.BytesIO(r.content)) as z:
         assert z.namelist() == ["shown.txt"]
 
