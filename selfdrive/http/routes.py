@@ -8,6 +8,7 @@ from selfdrive.http import (
     blocks,
     changes,
     files,
+    linkdrop,
     links,
     notifications,
     session,
@@ -90,4 +91,10 @@ ROOT: list[E] = [
     E("GET", "/s/{token}/download", links.get_download, "A public link's file, or its folder as a zip", raw_response=OCTETS, public=True),
     E("POST", "/share-target", sharetarget.post_share_target, "Web Share Target: a phone's share sheet posts files (signed-in browser; 303 to /share)", raw_body="multipart/form-data", status=303, public=True),
     E("POST", "/s/{token}/upload", links.post_upload, "File drop: upload into a public link's folder", raw_body="multipart/form-data", response=s.DropResult, status=201, public=True),
+    E("GET", "/s/{token}/content", links.get_content, "A public link's file shown inline, for its preview (Range; not counted as a download)", raw_response=OCTETS, public=True),
+    E("POST", "/s/{token}/uploads", linkdrop.create, "File drop, tus: a resumable upload into a public link's folder", raw_body=tus.OFFSET_OCTETS, status=201, public=True),
+    E("HEAD", "/s/{token}/uploads/{upload}", linkdrop.head, "File drop, tus: how many bytes the server holds", status=200, public=True),
+    E("PATCH", "/s/{token}/uploads/{upload}", linkdrop.patch, "File drop, tus: append bytes at Upload-Offset", raw_body=tus.OFFSET_OCTETS, status=204, public=True),
+    E("DELETE", "/s/{token}/uploads/{upload}", linkdrop.delete, "File drop, tus: cancel an upload", status=204, public=True),
+    E("POST", "/s/{token}/uploads/{upload}", linkdrop.override, "File drop, tus: PATCH, DELETE or HEAD via X-HTTP-Method-Override", raw_body=tus.OFFSET_OCTETS, public=True),
 ]  # fmt: skip
