@@ -43,6 +43,7 @@ from selfdrive.sync.errors import ClientError
 if TYPE_CHECKING:
     from selfdrive.services.backup import BackupService
     from selfdrive.services.backup import Status as BackupStatus
+    from selfdrive.store.meta.coldtier import Usage as ColdUsage
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -78,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     fsck = sub.add_parser(
         "fsck", help="check every block and every revision; exit 0 only if the store is whole"
     )
+    fsck.add_argument("--remote", action="store_true",
+                      help="check that the backup buckets hold every block of the cold tier"
+                           " (HEAD requests; docs/backup.md)")
     fsck.add_argument("--repair", action="store_true",
                       help="mark the revisions that cannot be read whole as broken"
                            " (nothing is deleted)")
@@ -273,6 +277,8 @@ async def _backup(args: argparse.Namespace) -> int:
         backup = runtime.backup
         if args.backup_cmd == "status":
             _print_status(await backup.status(), runtime.clock.now_ms())
+            _print_tiers(await runtime.cold.usage(), await runtime.bucket_gc.pending(),
+                         runtime.config.backup.cold_after_days)
             return 0
         if args.backup_cmd == "now":
             return await _backup_now(backup)
@@ -289,6 +295,15 @@ async def _backup(args: argparse.Namespace) -> int:
                   f" the local copy), {len(check.bad)} missing or wrong"
                   + ("; they are queued to be sent again" if check.bad else ""))
         return 0 if report_v.whole else 1
+
+
+def _print_tiers(usage: ColdUsage, garbage: tuple[int, int], cold_after_days: float) -> None:
+    print(f"local disk: {usage.local_blocks} blocks ({_human(usage.local_bytes)})")
+    print(f"cold tier: {usage.cold_blocks} blocks ({_human(usage.cold_bytes)}) only in the"
+          " buckets" + ("" if cold_after_days else " (cold_after_days is 0: nothing more"
+                                                   " moves)"))
+    print(f"bucket garbage: {garbage[0]} blocks ({_human(garbage[1])}) to delete from the"
+          " buckets after bucket_gc_grace_days")
 
 
 def _print_status(status: BackupStatus, now: int) -> None:
@@ -519,7 +534,7 @@ async def _fsck(args: argparse.Namespace) -> int:
         # Opening the runtime would make a fresh, empty (and "whole") store.
         raise SelfdriveError(f"there is no selfdrive store in {config.data_path}")
     async with _runtime(config, secrets_) as runtime:
-        report = await runtime.fsck.check(repair=args.repair)
+        report = await runtime.fsck.check(repair=args.repair, remote=args.remote)
     for problem in report.problems:
         print(problem.describe())
     if args.repair:

@@ -192,6 +192,22 @@ class BackupConfig(msgspec.Struct, forbid_unknown_fields=True):
     parallel_uploads: int = 8
     #: the longest wait between two tries while the bucket is unreachable
     max_backoff_s: float = 300.0
+    #: cold tier: blocks only revisions replaced this long ago list leave the
+    #: local disk for the buckets (0: off; docs/backup.md, "Cold tier")
+    cold_after_days: float = 0.0
+    #: the storage class they move to: "" the bucket's standard one, or e.g.
+    #: "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE" (the last two need a restore)
+    cold_storage_class: str = ""
+    #: an archived block's restore: how long the copy stays readable, and the tier
+    cold_restore_days: int = 7
+    cold_restore_tier: str = "Standard"
+    #: how often the tiering loop looks, and how many blocks one batch moves
+    cold_interval_s: float = 3600.0
+    cold_batch_blocks: int = 200
+    #: a block the local GC deleted leaves the buckets this long after (and
+    #: only once no kept snapshot can reference it)
+    bucket_gc_grace_days: float = 30.0
+    bucket_gc_interval_s: float = 3600.0
     #: the second bucket ([backup.replica])
     replica: ReplicaConfig = msgspec.field(default_factory=ReplicaConfig)
 
@@ -531,6 +547,11 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)},"
                           f" got {config.log.level!r}")
     _check_backup(config.backup)
+    if config.backup.bucket_gc_grace_days * 86400 <= config.maintenance.gc_grace_s:
+        raise ConfigError(
+            f"backup.bucket_gc_grace_days ({config.backup.bucket_gc_grace_days}) must be longer"
+            f" than maintenance.gc_grace_s ({config.maintenance.gc_grace_s} s): the buckets"
+            " keep a block longer than the local disk does")
     if config.log.format.lower() not in LOG_FORMATS:
         raise ConfigError(f"log.format: expected one of {', '.join(LOG_FORMATS)},"
                           f" got {config.log.format!r}")
@@ -567,6 +588,31 @@ def _check_backup(b: BackupConfig) -> None:
             raise ConfigError(f"backup.{name}: expected at least 1, got {value}")
     if b.snapshot_interval_s <= 0 or b.max_backoff_s <= 0:
         raise ConfigError("backup.snapshot_interval_s and backup.max_backoff_s must be positive")
+    _check_cold_tier(b)
+
+
+def _check_cold_tier(b: BackupConfig) -> None:
+    if b.cold_after_days < 0:
+        raise ConfigError(f"backup.cold_after_days: expected 0 (off) or more, got"
+                          f" {b.cold_after_days}")
+    if b.cold_after_days and not b.bucket:
+        raise ConfigError("backup.cold_after_days: the cold tier needs a bucket: set"
+                          " backup.bucket too")
+    if b.cold_storage_class and not re.fullmatch(r"[A-Z][A-Z_]{1,30}", b.cold_storage_class):
+        raise ConfigError(f"backup.cold_storage_class: {b.cold_storage_class!r} is not an S3"
+                          " storage class (e.g. STANDARD_IA, GLACIER, DEEP_ARCHIVE)")
+    if b.cold_restore_tier not in ("Expedited", "Standard", "Bulk"):
+        raise ConfigError("backup.cold_restore_tier: expected Expedited, Standard or Bulk,"
+                          f" got {b.cold_restore_tier!r}")
+    for name, value in (("cold_restore_days", b.cold_restore_days),
+                        ("cold_batch_blocks", b.cold_batch_blocks)):
+        if value < 1:
+            raise ConfigError(f"backup.{name}: expected at least 1, got {value}")
+    if b.cold_interval_s <= 0 or b.bucket_gc_interval_s <= 0:
+        raise ConfigError("backup.cold_interval_s and backup.bucket_gc_interval_s must be"
+                          " positive")
+
+
 
 
 def _secret(env: Mapping[str, str], variable: str) -> str | None:

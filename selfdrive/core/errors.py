@@ -34,12 +34,14 @@
     +-- PreconditionFailed         precondition_failed (WebDAV: If, If-Match, Overwrite)
     +-- BadDestination             bad_destination     (WebDAV: a Destination not on this server)
     +-- MissingBlocks              missing_blocks      (carries the ids)
+    +-- BlockRestoring             restoring           (cold tier: carries retry_after_s, retry_at)
     +-- PayloadTooLarge            payload_too_large
     +-- QuotaExceeded              quota_exceeded
     +-- StorageError               storage_error
         +-- CorruptBlock           corrupt_block
         +-- DiskFull               disk_full           (the data dir's disk is at its reserve)
         +-- SchemaTooNew           schema_too_new      (a newer selfdrive upgraded the database)
+        +-- ObjectArchived         object_archived     (an archived object, not restored)
 
 Codes are part of the public API: never change or reuse one.  Foreign
 exceptions (OSError, sqlite3 errors, cryptography's InvalidTag...) are mapped
@@ -236,6 +238,14 @@ class MissingBlocks(SelfdriveError):
     code = "missing_blocks"
 
 
+class BlockRestoring(SelfdriveError):
+    """Content in the cold tier under a storage class that must be restored
+    before it can be read (GLACIER, DEEP_ARCHIVE): the restore was requested;
+    try again at retry_at (docs/backup.md, "Cold tier").  Not a failure: 202."""
+
+    code = "restoring"
+
+
 class PayloadTooLarge(SelfdriveError):
     code = "payload_too_large"
 
@@ -262,6 +272,13 @@ class SchemaTooNew(StorageError):
     """The database was upgraded by a newer selfdrive than this one."""
 
     code = "schema_too_new"
+
+
+class ObjectArchived(StorageError):
+    """A bucket refused to read an object of an archive storage class that is
+    not restored (S3's InvalidObjectState)."""
+
+    code = "object_archived"
 
 
 class BucketUnavailable(StorageError):

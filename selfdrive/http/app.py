@@ -49,6 +49,9 @@ def create_app(runtime: Runtime) -> Starlette:
         background = [asyncio.ensure_future(runtime.maintenance.run_forever())]
         if runtime.backup.configured:  # copies to the bucket; uploads never wait for it
             background.append(asyncio.ensure_future(runtime.backup.run_forever()))
+            background.append(asyncio.ensure_future(runtime.bucket_gc.run_forever()))
+        if runtime.cold.enabled:  # old revisions' blocks to the bucket (docs/backup.md)
+            background.append(asyncio.ensure_future(runtime.cold.run_forever()))
         try:
             yield
         finally:

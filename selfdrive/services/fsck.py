@@ -21,6 +21,11 @@ transactions; nothing is deleted): the API shows the flag in
 ``list_revisions``.  The store is *whole* when no block is missing or corrupt
 and no block list is unsound; a broken revision stays a problem after it is
 marked, so a store is never called whole while it cannot serve every file.
+
+A block in the cold tier (services/coldtier.py) has no local file by
+design: it is counted as *tiered*, not missing.  With ``remote``, each
+tiered block's copies are checked by HEAD, and one that no bucket holds is
+missing.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from dataclasses import dataclass, field
 
 from selfdrive.core.blockhash import content_hash
 from selfdrive.core.errors import BlockNotFound, CorruptBlock, StorageError
+from selfdrive.services.coldtier import ColdTier
 from selfdrive.store.content import ContentStore
+from selfdrive.store.meta import coldtier as coldq
 from selfdrive.store.meta import fsck as q
 from selfdrive.store.meta import tree
 from selfdrive.store.meta.db import Database
@@ -45,6 +52,8 @@ BLOCK_BATCH = 500
 REVISION_BATCH = 200
 #: revisions marked broken per write transaction
 REPAIR_BATCH = 200
+#: what `_check_block` says of a block in the cold tier
+TIERED = -1
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,9 @@ class FsckReport:
     bytes_checked: int = 0
     missing: int = 0
     corrupt: int = 0
+    #: blocks in the cold tier (only in the buckets); with --remote, checked there
+    tiered: int = 0
+    remote_checked: bool = False
     revisions_checked: int = 0
     #: revisions that list a bad block or have an unsound block list
     broken_revisions: int = 0
@@ -122,22 +134,34 @@ class FsckReport:
         return (
             f"{verdict}: checked {self.blocks_checked} blocks"
             f" ({self.bytes_checked / 1e6:.1f} MB in {self.seconds:.1f} s,"
-            f" {self.mb_per_s:.1f} MB/s), {self.missing} missing, {self.corrupt} corrupt;"
+            f" {self.mb_per_s:.1f} MB/s), {self.missing} missing, {self.corrupt} corrupt,"
+            f" {self.tiered} in the cold tier"
+            f"{' (checked in the buckets)' if self.remote_checked else ''};"
             f" {self.revisions_checked} revisions checked, {broken}"
         )
 
 
 class FsckService:
-    def __init__(self, db: Database, content: ContentStore) -> None:
+    def __init__(self, db: Database, content: ContentStore, cold: ColdTier | None = None) -> None:
         self.db = db
         self.content = content
+        self.cold = cold
 
-    async def check(self, *, repair: bool = False) -> FsckReport:
-        """Check the whole store; with *repair*, mark the broken revisions."""
+    async def check(self, *, repair: bool = False, remote: bool = False) -> FsckReport:
+        """Check the whole store; with *repair*, mark the broken revisions;
+        with *remote*, check that the buckets hold every tiered block."""
         report = FsckReport()
         started = time.monotonic()
         bad: dict[bytes, BadBlock] = {}
-        await self._check_blocks(report, bad)
+        tiered: list[bytes] = []
+        await self._check_blocks(report, bad, tiered)
+        if remote and self.cold is not None and self.cold.sources:
+            report.remote_checked = True
+            for start in range(0, len(tiered), BLOCK_BATCH):
+                lost = await self.cold.missing_remotely(tiered[start:start + BLOCK_BATCH])
+                for block_id, why in lost.items():
+                    bad[block_id] = BadBlock(block_id, "missing", why)
+                    report.missing += 1
         faults: dict[int, list[str]] = {}
         broken_before: set[int] = set()
         await self._check_revisions(report, faults, broken_before)
@@ -175,7 +199,8 @@ class FsckService:
                 break
             after = ids[-1]
 
-    async def _check_blocks(self, report: FsckReport, bad: dict[bytes, BadBlock]) -> None:
+    async def _check_blocks(self, report: FsckReport, bad: dict[bytes, BadBlock],
+                            tiered: list[bytes]) -> None:
         queue: asyncio.Queue[tuple[bytes, int | None] | None] = asyncio.Queue(4 * CONCURRENCY)
 
         async def feed() -> None:
@@ -190,6 +215,10 @@ class FsckService:
                 if found is None:
                     continue  # collected while we ran: not part of the store any more
                 report.blocks_checked += 1
+                if found == TIERED:
+                    report.tiered += 1
+                    tiered.append(item[0])
+                    continue
                 if isinstance(found, BadBlock):
                     bad[found.id] = found
                     if found.kind == "missing":
@@ -206,16 +235,19 @@ class FsckService:
 
     async def _check_block(self, block_id: bytes, size: int | None) -> BadBlock | int | None:
         """The block's size if it reads whole, a BadBlock if not, None if it was
-        garbage-collected while fsck ran."""
+        garbage-collected while fsck ran, `TIERED` if it is in the cold tier."""
         for attempt in (1, 2):
             try:
-                plain = await self.content.read_block(block_id)
+                plain = await self.content.read_block(block_id, local_only=True)
             except BlockNotFound:
                 # The collector deletes the row first, then the file: if the
                 # row and every reference are gone now, the block was collected.
                 async with self.db.read() as conn:
                     if not await q.still_wanted(conn, [block_id]):
                         return None
+                    row = (await coldq.rows(conn, [block_id])).get(block_id)
+                if row is not None and row.state in (coldq.MOVING, coldq.COLD):
+                    return TIERED
                 if attempt == 1:
                     continue  # once more: a collect that put the file back just now
                 return BadBlock(block_id, "missing", "no block file")

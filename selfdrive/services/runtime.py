@@ -25,8 +25,11 @@ from selfdrive.services.backup import (
     backup_settings,
     s3_targets,
 )
+from selfdrive.services.backup_read import Source
 from selfdrive.services.blocks import BlockService
+from selfdrive.services.bucket_gc import BucketGc
 from selfdrive.services.changes import ChangeFeed, FeedSettings
+from selfdrive.services.coldtier import ColdTier, open_cold_tier
 from selfdrive.services.files import FileService, Limits
 from selfdrive.services.fsck import FsckService
 from selfdrive.services.junk import JunkService, JunkSettings
@@ -82,10 +85,13 @@ class Runtime:
     search: SearchService
     zips: ZipService
     backup: BackupService
+    cold: ColdTier
+    bucket_gc: BucketGc
     admin: AdminService
 
     async def close(self) -> None:
         await self.uploads.close()
+        await self.cold.close()
         await self.db.close()
         await self.blockstore.close()
 
@@ -168,6 +174,12 @@ async def open_runtime(
         derived_key(keyring, SNAPSHOT_KEY_PURPOSE), clock, backup_settings(config.backup),
         data / "backup-work", users_activity=lambda: content.blocks_received,
     )
+    # the cold tier (docs/backup.md): reads of tiered blocks go through it
+    sources = [Source(t.name, t.bucket) for t in backup.targets]
+    cold = open_cold_tier(config.backup, db, store, content, sources, clock)
+    bucket_gc = BucketGc(db, sources, clock,
+                         grace_ms=int(config.backup.bucket_gc_grace_days * 86400 * 1000),
+                         interval_s=config.backup.bucket_gc_interval_s)
     maintenance = Maintenance(db, store, trash, clock, settings, staging, changes)
     admin = AdminService(db, auth, changes, maintenance, backup, clock, data,
                          config.storage.reserve_bytes, config.limits.default_quota_bytes)
@@ -177,13 +189,14 @@ async def open_runtime(
         listing=TreeLister(files),
         blocks=BlockService(db, content, clock),
         trash=trash, maintenance=maintenance,
-        fsck=FsckService(db, content), uploads=uploads, changes=changes,
+        fsck=FsckService(db, content, cold), uploads=uploads, changes=changes,
         shares=ShareService(db, files, clock), notifications=NotificationService(db, clock),
         props=PropService(db, files), locks=LockManager(clock),
         junk=JunkService(db, files, clock, derived_key(keyring, "webdav side files"),
                          JunkSettings(patterns=config.webdav.junk,
                                       max_file_bytes=config.webdav.max_junk_file_bytes)),
         thumbnails=thumbnails, search=search, zips=ZipService(files), backup=backup,
+        cold=cold, bucket_gc=bucket_gc,
         admin=admin,
     )
 

@@ -9,6 +9,14 @@ It joins the chunker, the codec and a BlockStore:
 - `store_block` does the same for one block sent whole (delta sync).
 - `read` streams a byte range of a block list back, each block verified.
 
+A block in the cold tier (docs/backup.md) has no local file: a *recall*
+(`Recall`, services/coldtier.py), when one is set, fetches it from a backup
+bucket for every read (download, restore, a sync client's block fetch,
+WebDAV all come through here), and `read` asks it first whether every block
+of the range can be read now (`Recall.prepare`), so a block that needs an
+archive restore answers before the first byte rather than cutting a
+download short.
+
 CPU work (chunking, hashing, zstd, AEAD) runs in worker threads, bounded by
 one limiter for the whole process, so a big transfer never stalls the event
 loop and never takes more than its share of cores.
@@ -21,7 +29,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, TypeVarTuple, Unpack
+from typing import Protocol, TypeVar, TypeVarTuple, Unpack
 
 import anyio
 import anyio.to_thread
@@ -29,7 +37,7 @@ import anyio.to_thread
 from selfdrive.core.blockhash import block_id as hash_block
 from selfdrive.core.blockhash import content_hash
 from selfdrive.core.chunking import FEED_BYTES, StreamChunker
-from selfdrive.core.errors import HashMismatch, IncompleteBody, PayloadTooLarge
+from selfdrive.core.errors import BlockNotFound, HashMismatch, IncompleteBody, PayloadTooLarge
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.codec import BlockCodec
 from selfdrive.store.diskspace import DiskGuard
@@ -61,6 +69,25 @@ class BlockRef:
 
 
 Pin = Callable[[list[BlockRef]], Awaitable[None]]
+
+
+class Recall(Protocol):
+    """Where blocks without a local file come from (the cold tier)."""
+
+    async def prepare(self, block_ids: Sequence[bytes]) -> None:
+        """Raise BlockRestoring (after asking for the restores) unless every
+        one of these blocks can be read now; cheap when none is in the tier."""
+        ...
+
+    async def fetch(self, block_id: bytes) -> bytes:
+        """The sealed block from a bucket; BlockNotFound if it is in no tier
+        or no bucket has it, BlockRestoring, StorageError."""
+        ...
+
+    async def keep(self, block_id: bytes, sealed: bytes) -> None:
+        """A fetched block that opened whole: bring it back to the local disk
+        (best effort: a failure only logs)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -96,6 +123,8 @@ class ContentStore:
         #: blocks clients have sent so far (stored or deduplicated): background
         #: work watches it to yield while users upload (services/backup.py)
         self.blocks_received = 0
+        #: the cold tier, when configured (set once, at start)
+        self.recall: Recall | None = None
 
     async def cpu(self, work: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
         """Run other CPU work on blocks (zstd on the wire) in a worker thread,
@@ -165,9 +194,20 @@ class ContentStore:
         job = _Ingest(self, max_bytes, expected_bytes, too_large, pin, pin_after_s, final)
         return await job.run(stream, prefix)
 
-    async def read_block(self, block_id: bytes) -> bytes:
-        """The verified plaintext of one block (CorruptBlock if it fails)."""
-        sealed = await self.blocks.get(block_id)
+    async def read_block(self, block_id: bytes, *, local_only: bool = False) -> bytes:
+        """The verified plaintext of one block (CorruptBlock if it fails); a
+        block in the cold tier comes from a bucket unless *local_only*."""
+        try:
+            sealed = await self.blocks.get(block_id)
+        except BlockNotFound:
+            if self.recall is None or local_only:
+                raise
+            sealed = await self.recall.fetch(block_id)
+            plain = await anyio.to_thread.run_sync(
+                self.codec.open_block, block_id, sealed, limiter=self._cpu
+            )
+            await self.recall.keep(block_id, sealed)
+            return plain
         return await anyio.to_thread.run_sync(
             self.codec.open_block, block_id, sealed, limiter=self._cpu
         )
@@ -180,6 +220,8 @@ class ContentStore:
         wanted = [e for e in extents if e.offset < end and e.offset + e.size > start]
         if not wanted:
             return
+        if self.recall is not None:
+            await self.recall.prepare([e.id for e in wanted])
         ahead: asyncio.Task[bytes] = asyncio.ensure_future(self.read_block(wanted[0].id))
         try:
             for i, extent in enumerate(wanted):

@@ -32,8 +32,10 @@ aiobotocore with botocore (idle selfdrive is 56 MB on a Raspberry Pi);
 import in no time against 0.9 s; request signing, SHA-256 and multipart run
 in Rust threads, off the event loop; retries with exponential backoff and
 jitter on throttling (503 SlowDown, 429), on 5xx and on broken connections
-are built in (`RetryConfig`); typed stubs for mypy --strict.  What it lacks
-(RestoreObject for Glacier, conditional deletes) is for the cold tier, later.
+are built in (`RetryConfig`); typed stubs for mypy --strict.  It sets an
+object's storage class on upload (the ``Storage-Class`` attribute: the cold
+tier's GLACIER or DEEP_ARCHIVE), but cannot send RestoreObject nor read the
+``x-amz-restore`` header: store/s3_archive.py does those two calls.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
-from selfdrive.core.errors import BlockNotFound, StorageError
+from selfdrive.core.errors import BlockNotFound, ObjectArchived, StorageError
 from selfdrive.store.blockstore import StoredBlock
 
 if TYPE_CHECKING:
@@ -159,9 +161,13 @@ class S3Bucket:
             text = text[:297] + "..."
         return StorageError(f"S3 {what} failed ({self.target.describe()}): {text}")
 
-    async def put(self, name: str, data: bytes) -> None:
+    async def put(self, name: str, data: bytes, storage_class: str = "") -> None:
+        """Upload *data*; *storage_class* ('' the bucket's default) is S3's
+        x-amz-storage-class (the cold tier's GLACIER, DEEP_ARCHIVE...)."""
         digest = await _sha256(data)
         attributes: Attributes = {SHA256_META: digest.hex()}
+        if storage_class:
+            attributes["Storage-Class"] = storage_class
         async with self._limit:
             try:
                 await obstore.put_async(self.store, name, data, attributes=attributes)
@@ -181,7 +187,8 @@ class S3Bucket:
 
     async def get(self, name: str) -> bytes:
         """The object's bytes, checked against its recorded SHA-256;
-        FileNotFoundError if there is no such object."""
+        FileNotFoundError if there is no such object, ObjectArchived if its
+        storage class needs a restore first (GLACIER, DEEP_ARCHIVE)."""
         async with self._limit:
             try:
                 result = await obstore.get_async(self.store, name)
@@ -192,6 +199,9 @@ class S3Bucket:
                                        f" {self.target.bucket!r} does not exist") from None
                 raise
             except (BaseError, OSError) as exc:
+                if "<Code>InvalidObjectState</Code>" in str(exc):
+                    raise ObjectArchived(f"{name} in {self.target.describe()} is archived"
+                                         " and not restored") from None
                 raise self._error(exc, f"get of {name}") from None
         expected = result.attributes.get(SHA256_META)
         if expected is not None and (await _sha256(data)).hex() != expected:

@@ -23,7 +23,7 @@ PINNED = {
     "locked": 423, "precondition_failed": 412, "bad_destination": 502,
     "storage_error": 503, "corrupt_block": 500, "disk_full": 507,
     "schema_too_new": 503, "bucket_unavailable": 503, "backup_not_configured": 409,
-    "restore_failed": 500, "admin_lockout": 409,
+    "restore_failed": 500, "admin_lockout": 409, "restoring": 202, "object_archived": 503,
 }
 
 
