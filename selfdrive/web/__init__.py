@@ -1,7 +1,7 @@
 """The bundled web UI: static files served by the same process, no build step.
 
 Terms: the *shell* is ``index.html``, the one page every app URL answers
-(``/``, ``/files/...``, ``/trash``, ``/account``, ``/login``); the browser
+(``/``, ``/files/...``, ``/trash``, ``/account``, ``/admin``, ``/login``); the browser
 code in ``static/`` then draws the view the URL names, talking only to the
 public HTTP API (the session cookie and CSRF rules are in docs/web.md).
 ``vendor/`` holds third-party files copied byte for byte from npm
@@ -32,7 +32,7 @@ STATIC = "/static"
 VENDOR = "/vendor"
 
 #: the URLs that answer the shell; the browser code reads the rest of the URL
-APP_PATHS = ("/", "/files", "/files/{rest:path}", "/trash", "/account", "/login")
+APP_PATHS = ("/", "/files", "/files/{rest:path}", "/trash", "/account", "/admin", "/login")
 
 #: bare module specifiers -> vendored files (vendor/README.md), below VENDOR
 IMPORTS = {

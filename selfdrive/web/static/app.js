@@ -4,6 +4,7 @@
 
 import { render } from 'preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
+import { AdminPage } from './admin.js'
 import { api, ApiError, sessionEnded, setCsrf } from './api.js'
 import { Bell } from './bell.js'
 import { FilesView, prefetchListing } from './files.js'
@@ -81,6 +82,7 @@ function App() {
   const signedOut = () => { setCsrf(null); setMe(null); setNotice('') }
   let page
   if (route.view === 'trash') page = html`<${Trash} onChanged=${refreshMe} />`
+  else if (route.view === 'admin') page = html`<${AdminPage} me=${me} onChanged=${refreshMe} />`
   else if (route.view === 'account') page = html`<${Account} me=${me} onSignedOut=${signedOut} />`
   else page = html`<${FilesView} route=${route} onChanged=${refreshMe} />`
   return html`<div class="app">
@@ -106,6 +108,7 @@ function Sidebar({ me, view }) {
       ${link(filesUrl('/'), 'files', 'folder', t('files'))}
       ${link('/trash', 'trash', 'trash', t('trash'))}
       ${link('/account', 'account', 'account', t('account'))}
+      ${me.is_admin && link('/admin', 'admin', 'shield', t('admin'))}
       <li><${Bell} me=${me} /></li>
     </ul>
     <div class="quota">

@@ -3,7 +3,7 @@
 // listen for the folders that changed; the loop honours the server's
 // backoff hint and waits longer after errors, never spinning.
 
-import { api } from './api.js'
+import { api, csrf, sessionEnded } from './api.js'
 import { parentOf } from './util.js'
 
 /** fires {detail: Set of folder paths whose listing changed} */
@@ -63,7 +63,11 @@ export async function follow() {
       if (all.length) feed.dispatchEvent(new CustomEvent('changes', { detail: all }))
     } catch (err) {
       markReady()
-      if (err.status === 401) { running = false; return } // signed out: the app restarts it
+      if (err.status === 401) { // signed out (here, elsewhere, or disabled): the app restarts it
+        running = false
+        if (csrf()) sessionEnded.dispatchEvent(new Event('ended')) // not this tab's own sign-out
+        return
+      }
       if (err.status === 410) cursor = null // the journal moved on: start from now
       pause = Math.min(Math.max(pause * 2, 2), 60)
     }

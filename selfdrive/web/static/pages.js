@@ -27,6 +27,7 @@ export function Login({ next, onSignedIn, notice }) {
       navigate(safeNext(next), { replace: true })
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) setError(t('wrongCredentials'))
+      else if (err instanceof ApiError && err.code === 'forbidden') setError(t('accountDisabled'))
       else if (err instanceof ApiError && err.status === 429) setError(t('tooManyAttempts', err.details.retryAfter || 60))
       else setError(describe(err))
       setBusy(false)
