@@ -217,6 +217,17 @@ class StateCollector(Collector):
                 "selfdrive_backup_last_snapshot_timestamp_seconds",
                 "When the newest metadata snapshot was uploaded (Unix time)",
                 value=b.last_snapshot_ms / 1000)
+        usage = self.runtime.cold.last_usage  # the cold tier's loop keeps it (docs/backup.md)
+        if usage is not None:
+            for name, doc, value in (
+                ("selfdrive_cold_tier_blocks", "Blocks only in the backup buckets (cold tier)",
+                 usage.cold_blocks),
+                ("selfdrive_cold_tier_bytes", "Stored bytes of the blocks in the cold tier",
+                 usage.cold_bytes),
+                ("selfdrive_local_block_bytes", "Stored bytes of the blocks on the local disk",
+                 usage.local_bytes),
+            ):
+                yield GaugeMetricFamily(name, doc, value=value)
 
     def _store(self) -> Iterable[Metric]:
         s = self.stats.stats

@@ -114,7 +114,8 @@ class ColdTier:
         self.settings = settings
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        # figures for /metrics
+        # figures for /metrics, kept by the loop
+        self.last_usage: q.Usage | None = None
         self.moved_total = 0
         self.brought_back_total = 0
 
@@ -127,7 +128,8 @@ class ColdTier:
 
     async def usage(self) -> q.Usage:
         async with self.db.read() as conn:
-            return await q.usage(conn)
+            self.last_usage = await q.usage(conn)
+        return self.last_usage
 
     # --- moving blocks to the tier ------------------------------------------------------
 
@@ -151,6 +153,7 @@ class ColdTier:
                     break
                 after = batch[-1].block_id
         self.moved_total += report.moved
+        await self.usage()
         return report
 
     async def _tier_batch(self, batch: Sequence[q.Candidate], selected_ms: int,
