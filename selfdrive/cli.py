@@ -189,10 +189,9 @@ async def _runtime(config: Config, secrets_: Secrets) -> AsyncIterator[Runtime]:
         await runtime.close()
 
 
-async def _serve(args: argparse.Namespace) -> int:
+async def _serve(args: argparse.Namespace, config: Config, secrets_: Secrets) -> int:
     from selfdrive.http.server import hypercorn_config, serve
 
-    config, secrets_ = _load(args, host=args.host, port=args.port)
     logs.setup(config.log)  # [log]: level, text or JSON lines, to standard error
     try:
         # Hypercorn binds only after the app has started, and then fails with
@@ -611,7 +610,7 @@ def _human(n: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"serve": _serve, "gc": _gc, "fsck": _fsck, "login": _login, "logout": _logout,
+    commands = {"gc": _gc, "fsck": _fsck, "login": _login, "logout": _logout,
                 "app-password": _app_password, "config": _config, "doctor": _doctor,
                 "admin": _admin, "backup": _backup, "restore": _restore, "key": _key}
     if args.command == "user":
@@ -624,9 +623,15 @@ def main(argv: list[str] | None = None) -> int:
         except ClientError as exc:
             print(f"selfdrive: {exc}", file=sys.stderr)
             return 1
-    else:
+    elif args.command != "serve":
         run = commands[args.command]
     try:
+        if args.command == "serve":
+            from selfdrive.http.server import loop_factory
+
+            loaded = _load(args, host=args.host, port=args.port)
+            with asyncio.Runner(loop_factory=loop_factory(loaded[0].server.event_loop)) as runner:
+                return runner.run(_serve(args, *loaded))
         return asyncio.run(run(args))
     except ConfigError as exc:
         print(f"selfdrive: {exc}", file=sys.stderr)
