@@ -433,7 +433,7 @@ def open_cold_tier(b: BackupConfig, db: Database, local: BlockStore, content: Co
     archived = settings.storage_class in ARCHIVE_CLASSES
     if archived and sources and not signer_available():
         raise StorageError(f"backup.cold_storage_class {settings.storage_class} needs botocore"
-                           " to request restores: pip install 'botocore>=1.34'"
+                           " to request restores: pip install 'selfdrive[archive]'"
                            " (docs/backup.md, \"Cold tier\")")
     archives = {s.name: S3Archive(s.bucket.target) for s in sources if archived}
     tier = ColdTier(db, local, content, sources, archives, clock, settings)
