@@ -1,8 +1,10 @@
 """Long poll: how many waiters one selfdrive server holds, how fast one write wakes them, and
-what they cost in memory.
+what they cost in memory. With several --loops, every scenario runs on a server with each
+[server] event_loop in turn (and --rounds times), so the loops compare side by side.
 
     python benchmarks/longpoll.py [--waiters 10000] [--users 100] [--batch 500]
-                                  [--data-dir DIR] [--keep]
+                                  [--data-dir DIR] [--keep] [--loops auto|asyncio,uvloop]
+                                  [--rounds N] [--scenarios one,many]
 
 Two scenarios, each on a fresh `selfdrive serve` (one process) on 127.0.0.1:
 
@@ -383,9 +385,9 @@ async def wake_rest(ep: Endpoint, tokens: list[str], pid: int, others: list[Wait
                         writes, cpu1 - cpu0, mine1 - mine0)
 
 
-def run_scenario(work: Path, label: str, users: int, per_user: int, batch: int) -> Result:
-    data = work / label.replace(" ", "-")
-    config = work / "selfdrive.toml"
+def run_scenario(work: Path, label: str, users: int, per_user: int, batch: int,
+                 config: Path) -> Result:
+    data = work / label.replace(" ", "-").replace(",", "")
     names = [f"u{i:03d}" for i in range(users)]
     data.mkdir()
     t0 = time.monotonic()
@@ -466,17 +468,40 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="parent of the work dir (default the system temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
+    ap.add_argument("--loops", default="auto",
+                    help="[server] event_loop values to run, side by side, comma-separated"
+                         " (default auto; e.g. asyncio,uvloop)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every scenario on every loop this many times, in turn (default 1)")
+    ap.add_argument("--scenarios", default="one,many",
+                    help="one (one user), many (--users users) or both (default one,many)")
     args = ap.parse_args()
+    loops = args.loops.split(",")
+    scenarios = args.scenarios.split(",")
+    if not set(scenarios) <= {"one", "many"} or not scenarios:
+        ap.error("--scenarios: one, many or one,many")
     if args.waiters < args.users or args.waiters % args.users:
         ap.error("--waiters must be a multiple of --users")
     try:
         with work_dir("selfdrive-longpoll-", args.data_dir, args.keep) as work:
             nofile = raise_nofile(args.waiters + 100)
-            (work / "selfdrive.toml").write_text(
-                f"[limits]\nmax_waiters = {max(20_000, 2 * args.waiters)}\n")
-            results = [run_scenario(work, "one user", 1, args.waiters, args.batch),
-                       run_scenario(work, f"{args.users} users", args.users,
-                                    args.waiters // args.users, args.batch)]
+            results = []
+            for loop in loops:
+                (work / f"{loop}.toml").write_text(
+                    f"[server]\nevent_loop = \"{loop}\"\n\n"
+                    f"[limits]\nmax_waiters = {max(20_000, 2 * args.waiters)}\n")
+            for round_ in range(1, args.rounds + 1):
+                for loop in loops:
+                    tag = "" if loops == ["auto"] else f", {loop}"
+                    tag += f", round {round_}" if args.rounds > 1 else ""
+                    config = work / f"{loop}.toml"
+                    if "one" in scenarios:
+                        results.append(run_scenario(work, f"one user{tag}", 1, args.waiters,
+                                                    args.batch, config))
+                    if "many" in scenarios:
+                        results.append(run_scenario(work, f"{args.users} users{tag}",
+                                                    args.users, args.waiters // args.users,
+                                                    args.batch, config))
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
