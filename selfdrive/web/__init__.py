@@ -32,13 +32,15 @@ STATIC = "/static"
 VENDOR = "/vendor"
 
 #: the URLs that answer the shell; the browser code reads the rest of the URL
-APP_PATHS = ("/", "/files", "/files/{rest:path}", "/trash", "/account", "/admin", "/login")
+APP_PATHS = ("/", "/files", "/files/{rest:path}", "/trash", "/account",
+             "/links", "/admin", "/login")
 
 #: bare module specifiers -> vendored files (vendor/README.md), below VENDOR
 IMPORTS = {
     "preact": "preact/preact.module.js",
     "preact/hooks": "preact/hooks.module.js",
     "htm": "htm/htm.module.js",
+    "uqr": "uqr/index.mjs",
 }
 
 #: what static files are, whatever the platform's mime.types says (a module

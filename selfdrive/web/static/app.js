@@ -9,6 +9,7 @@ import { api, ApiError, sessionEnded, setCsrf } from './api.js'
 import { Bell } from './bell.js'
 import { FilesView, prefetchListing } from './files.js'
 import { Icon } from './icons.js'
+import { LinksPage } from './links.js'
 import { follow, prime } from './live.js'
 import { Account, Login, Trash } from './pages.js'
 import { t } from './strings.js'
@@ -82,6 +83,7 @@ function App() {
   const signedOut = () => { setCsrf(null); setMe(null); setNotice('') }
   let page
   if (route.view === 'trash') page = html`<${Trash} onChanged=${refreshMe} />`
+  else if (route.view === 'links') page = html`<${LinksPage} />`
   else if (route.view === 'admin') page = html`<${AdminPage} me=${me} onChanged=${refreshMe} />`
   else if (route.view === 'account') page = html`<${Account} me=${me} onSignedOut=${signedOut} />`
   else page = html`<${FilesView} route=${route} onChanged=${refreshMe} />`
@@ -106,6 +108,7 @@ function Sidebar({ me, view }) {
       <img src="/static/icon.svg" alt="" width="28" height="28" /><span>${t('appName')}</span></a>
     <ul>
       ${link(filesUrl('/'), 'files', 'folder', t('files'))}
+      ${link('/links', 'links', 'link', t('links'))}
       ${link('/trash', 'trash', 'trash', t('trash'))}
       ${link('/account', 'account', 'account', t('account'))}
       ${me.is_admin && link('/admin', 'admin', 'shield', t('admin'))}

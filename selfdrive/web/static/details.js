@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { api, describe, downloadUrl, startDownload } from './api.js'
 import { Icon } from './icons.js'
 import { t } from './strings.js'
+import { openShare } from './share.js'
 import { Modal, toast } from './ui.js'
 import { formatDate, formatSize, html, parentOf } from './util.js'
 
@@ -36,6 +37,8 @@ export function Details({ entry, onClose, onChanged }) {
         <dt>${t('colSize')}</dt><dd>${formatSize(entry.size)}</dd>
         <dt>${t('colModified')}</dt><dd>${formatDate(entry.modified)}</dd>
       </dl>
+      <p><button type="button" onClick=${() => { onClose(); openShare(entry, { onChanged }) }}>
+        <${Icon} name="shared" /><span>${t('share')}</span></button></p>
       <h3>${t('revisions')}</h3>
       ${error && html`<p class="error" role="alert">${error}</p>`}
       ${!revisions && !error && html`<p class="muted">${t('loading')}</p>`}
@@ -51,7 +54,7 @@ export function Details({ entry, onClose, onChanged }) {
             <button type="button" class="icon-button" aria-label=${t('downloadRevision', r.rev)}
                     title=${t('downloadRevision', r.rev)}
                     onClick=${() => startDownload(downloadUrl(entry.path, r.rev))}><${Icon} name="download" /></button>
-            ${r.rev !== newest && html`<button type="button" onClick=${() => restore(r.rev)}
+            ${r.rev !== newest && entry.role !== 'viewer' && html`<button type="button" onClick=${() => restore(r.rev)}
                     aria-label=${t('restoreRevision', r.rev)}>${t('restore')}</button>`}
           </div>
         </li>`)}

@@ -11,6 +11,7 @@ import { Details } from './details.js'
 import { Icon } from './icons.js'
 import { changed, ready } from './live.js'
 import { Preview } from './preview.js'
+import { inShare, openShare, SHARED_ROOT } from './share.js'
 import { t } from './strings.js'
 import { landed, fromDrop, fromInput, uploadInto } from './uploads.js'
 import { toast } from './ui.js'
@@ -120,6 +121,16 @@ export function FilesView({ route, onChanged }) {
 
   const items = useMemo(() => [...listing.entries].sort(compare(sort)), [listing.entries, sort])
   const byName = useMemo(() => new Map(listing.entries.map((e) => [e.name, e])), [listing.entries])
+  // What the caller may do here: the listing says (owner, editor, viewer);
+  // in a share, no write is offered until it has said so.
+  const role = listing.folder ? listing.folder.role : (inShare(path) ? null : 'owner')
+  const readOnly = role !== 'owner' && role !== 'editor'
+  const canModify = (e) => !readOnly && e.path !== SHARED_ROOT && !(q && inShare(e.path))
+  const withRole = (e) => (e.role ? e : {
+    ...e, role: q ? (inShare(e.path) ? undefined : 'owner') : role,
+    owner: listing.folder ? listing.folder.owner : undefined,
+  })
+  const share = (e) => openShare(withRole(e), { onChanged: reload })
 
   // A new folder or search starts with nothing selected.
   useEffect(() => { setSelected(new Set()); setAnchor(-1); setFocus(0); setRenaming(null) }, [path, q])
@@ -193,6 +204,7 @@ export function FilesView({ route, onChanged }) {
   }
 
   function folderDropProps(folder) {
+    if (readOnly) return {}
     return {
       onDragOver(e) {
         const types = [...e.dataTransfer.types]
@@ -215,7 +227,7 @@ export function FilesView({ route, onChanged }) {
   // Files dragged in from the desktop anywhere on the page upload here.
   useEffect(() => {
     let depth = 0
-    const isFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files') &&
+    const isFiles = (e) => !readOnly && [...(e.dataTransfer?.types || [])].includes('Files') &&
       ![...(e.dataTransfer?.types || [])].includes(INTERNAL)
     const enter = (e) => { if (isFiles(e)) { depth++; setDropping(true) } }
     const leave = (e) => { if (isFiles(e) && --depth <= 0) { depth = 0; setDropping(false) } }
@@ -262,14 +274,17 @@ export function FilesView({ route, onChanged }) {
       else if (e.key === 'Enter' && current && !e.target.closest('button, a')) { open(current); e.preventDefault() }
       else if (mod && e.key.toLowerCase() === 'a') { setSelected(new Set(items.map((x) => x.path))); e.preventDefault() }
       else if (e.key === 'Escape') { setSelected(new Set()); setMenu(null) }
-      else if (e.key === 'F2' && current) { setRenaming(current.path); e.preventDefault() }
-      else if ((e.key === 'Delete' || (e.key === 'Backspace' && mod)) && (chosen.length || current)) {
+      else if (e.key === 'F2' && current && canModify(current)) { setRenaming(current.path); e.preventDefault() }
+      else if ((e.key === 'Delete' || (e.key === 'Backspace' && mod)) && (chosen.length || current) &&
+        (chosen.length ? chosen : [current]).every(canModify)) {
         act.remove(chosen.length ? chosen : [current], afterRemove); e.preventDefault()
       } else if (e.key === 'Backspace') { goUp(); e.preventDefault() }
       else if (e.key === '?') { act.showShortcuts(); e.preventDefault() }
+      else if (e.key.toLowerCase() === 's' && !mod && !e.altKey && (chosen.length === 1 || (!chosen.length && current)) &&
+        (chosen[0] || current).path !== SHARED_ROOT) { share(chosen[0] || current); e.preventDefault() }
       else if (e.key === '/') { searchInput.current.focus(); e.preventDefault() }
-      else if (e.key === 'N' && e.shiftKey) { makeFolder(); e.preventDefault() }
-      else if (e.key.toLowerCase() === 'u' && !mod) { fileInput.current.click(); e.preventDefault() }
+      else if (e.key === 'N' && e.shiftKey && !readOnly) { makeFolder(); e.preventDefault() }
+      else if (e.key.toLowerCase() === 'u' && !mod && !readOnly) { fileInput.current.click(); e.preventDefault() }
     }
     addEventListener('keydown', onKey)
     return () => removeEventListener('keydown', onKey)
@@ -300,12 +315,12 @@ export function FilesView({ route, onChanged }) {
           <input ref=${searchInput} type="search" value=${searchText} onInput=${onSearch}
                  placeholder=${t('search')} aria-label=${t('searchIn', path === '/' ? t('home') : baseName(path))} />
         </label>
-        <button type="button" class="tool" onClick=${() => fileInput.current.click()} title=${t('uploadFiles')}>
+        ${!readOnly && html`<button type="button" class="tool" onClick=${() => fileInput.current.click()} title=${t('uploadFiles')}>
           <${Icon} name="upload" /><span class="label">${t('uploadFiles')}</span></button>
         <button type="button" class="tool" onClick=${() => folderInput.current.click()} title=${t('uploadFolder')}>
           <${Icon} name="uploadFolder" /><span class="label">${t('uploadFolder')}</span></button>
         <button type="button" class="tool" onClick=${makeFolder} title=${t('newFolder')}>
-          <${Icon} name="newFolder" /><span class="label">${t('newFolder')}</span></button>
+          <${Icon} name="newFolder" /><span class="label">${t('newFolder')}</span></button>`}
         <${SortControl} sort=${sort} setSort=${setSort} />
         <button type="button" class="icon-button" aria-pressed=${mode === 'grid' ? 'true' : 'false'}
                 aria-label=${mode === 'grid' ? t('listView') : t('gridView')}
@@ -322,6 +337,7 @@ export function FilesView({ route, onChanged }) {
     </header>
     <h1 id="files-title" class="visually-hidden">${q ? t('searchResults', items.length, q, listing.more) : (path === '/' ? t('home') : baseName(path))}</h1>
     ${chosen.length > 0 && html`<${SelectionBar} chosen=${chosen} path=${path} reload=${reload}
+        writable=${chosen.every(canModify)} onShare=${share}
         clear=${() => setSelected(new Set())} />`}
     ${listing.error && html`<p class="error banner" role="alert">${listing.error}
       <button type="button" onClick=${reload}>${t('retry')}</button></p>`}
@@ -351,18 +367,21 @@ export function FilesView({ route, onChanged }) {
     ${menu && html`<${Menu} menu=${menu} close=${() => setMenu(null)} actions=${[
       [t('open'), () => open(menu.entry)],
       [t('download'), () => act.download(targets(menu.entry), path)],
-      [t('rename'), () => setRenaming(menu.entry.path)],
-      [t('moveTo'), () => act.pickAndMove(targets(menu.entry), false, path).then((n) => n && reload())],
+      ...(menu.entry.path !== SHARED_ROOT ? [[t('shareEllipsis'), () => share(menu.entry)]] : []),
+      ...(canModify(menu.entry) ? [
+        [t('rename'), () => setRenaming(menu.entry.path)],
+        [t('moveTo'), () => act.pickAndMove(targets(menu.entry), false, path).then((n) => n && reload())],
+      ] : []),
       [t('copyTo'), () => act.pickAndMove(targets(menu.entry), true, path).then((n) => n && reload())],
-      ...(menu.entry.kind === 'file' ? [[t('details'), () => setDetails(menu.entry)]] : []),
-      [t('delete'), () => act.remove(targets(menu.entry), afterRemove)],
+      ...(menu.entry.kind === 'file' ? [[t('details'), () => setDetails(withRole(menu.entry))]] : []),
+      ...(canModify(menu.entry) ? [[t('delete'), () => act.remove(targets(menu.entry), afterRemove)]] : []),
     ]} />`}
     ${dropping && html`<div class="drop-overlay" aria-hidden="true">
       <div><${Icon} name="upload" size=${48} /><p><bdi>${t('dropHere', path === '/' ? t('home') : baseName(path))}</bdi></p></div></div>`}
     ${preview && html`<${Preview} folder=${path} name=${preview} entry=${previewEntry}
       loading=${listing.loading && !previewEntry}
       items=${items.filter((e) => e.kind === 'file')}
-      onDetails=${(e) => setDetails(e)}
+      onDetails=${(e) => setDetails(withRole(e))}
       onClose=${() => navigate(filesUrl(path, { q }))} />`}
     ${details && html`<${Details} entry=${details} onClose=${() => setDetails(null)} onChanged=${reload} />`}
   </section>`
@@ -404,17 +423,19 @@ function SortControl({ sort, setSort }) {
   </span>`
 }
 
-function SelectionBar({ chosen, path, reload, clear }) {
+function SelectionBar({ chosen, path, reload, clear, writable = true, onShare }) {
   return html`<div class="selection-bar" role="toolbar" aria-label=${t('selectedCount', chosen.length)}>
     <span class="count">${t('selectedCount', chosen.length)}</span>
     <button type="button" onClick=${() => act.download(chosen, path)}>
       <${Icon} name="download" /><span class="label">${chosen.length === 1 && chosen[0].kind === 'file' ? t('download') : t('downloadZip')}</span></button>
-    <button type="button" onClick=${() => act.pickAndMove(chosen, false, path).then((n) => { if (n) { clear(); reload() } })}>
-      <${Icon} name="move" /><span class="label">${t('move')}</span></button>
+    ${onShare && chosen.length === 1 && chosen[0].path !== SHARED_ROOT && html`<button type="button" onClick=${() => onShare(chosen[0])}>
+      <${Icon} name="shared" /><span class="label">${t('share')}</span></button>`}
+    ${writable && html`<button type="button" onClick=${() => act.pickAndMove(chosen, false, path).then((n) => { if (n) { clear(); reload() } })}>
+      <${Icon} name="move" /><span class="label">${t('move')}</span></button>`}
     <button type="button" onClick=${() => act.pickAndMove(chosen, true, path).then((n) => { if (n) reload() })}>
       <${Icon} name="copy" /><span class="label">${t('copy')}</span></button>
-    <button type="button" class="danger" onClick=${() => act.remove(chosen, () => { clear(); reload() })}>
-      <${Icon} name="trash" /><span class="label">${t('delete')}</span></button>
+    ${writable && html`<button type="button" class="danger" onClick=${() => act.remove(chosen, () => { clear(); reload() })}>
+      <${Icon} name="trash" /><span class="label">${t('delete')}</span></button>`}
     <button type="button" class="icon-button" aria-label=${t('clearSelection')} title=${t('clearSelection')}
             onClick=${clear}><${Icon} name="close" /></button>
   </div>`
@@ -513,11 +534,14 @@ function Item({ entry, index, mode, searching, selected, focused, renaming, sele
     <input type="checkbox" class="pick" checked=${selected} tabindex="-1"
            aria-label=${t('selectItem', entry.name)}
            onChange=${(e) => onSelect(index, { toggle: true, range: e.shiftKey })} />
-    <span class="visual"><${Icon} name=${kind} size=${mode === 'grid' ? 56 : 22} />${picture}</span>
+    <span class="visual"><${Icon} name=${kind} size=${mode === 'grid' ? 56 : 22} />${picture}
+      ${(entry.shared || entry.linked) && html`<span class="share-mark"><${Icon} name=${entry.shared ? 'shared' : 'link'}
+        size=${14} label=${entry.shared ? t('sharedMark') : t('linkedMark')} /></span>`}</span>
     ${renaming
       ? html`<${RenameInput} entry=${entry} onDone=${onRename} />`
       : html`<button type="button" class="name-button" tabindex=${focused ? 0 : -1}>
           <bdi class="name">${entry.name}</bdi>
+          ${entry.owner && !searching && html`<span class="where owner-mark"><bdi>${t('sharedBy', entry.owner)}</bdi></span>`}
           ${searching && html`<span class="where"><bdi>${parentOf(entry.path)}</bdi></span>`}
         </button>`}
     <span class="size">${entry.kind === 'file' ? formatSize(entry.size) : ''}</span>
