@@ -1,5 +1,8 @@
 """Handlers of public links: /api/v1/links (the creator's side) and /s/<token>
-(the visitor's side: the page, its password form, the download, the file drop).
+(the visitor's side: the page, its password form, the download, the preview's
+content, the file drop in one request; the drop's tus endpoint is in
+linkdrop.py).  ``?path=`` names a file or folder below a folder link
+(services/links.py resolves it from the linked node down).
 
 The visitor's routes are public (no bearer token) and every answer carries
 `linkpage.HEADERS` (strict CSP, nosniff, no referrer, no store).  The page
