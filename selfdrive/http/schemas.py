@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from selfdrive.services.activity import Activity
 from selfdrive.services.files import Entry
 from selfdrive.services.links import LinkView
 from selfdrive.services.shares import ShareView
@@ -551,6 +552,49 @@ class WaitResult(Struct):
 class RevisionsQuery(Struct, forbid_unknown_fields=True):
     path: str
     limit: Annotated[int, Meta(ge=1, le=1000)] = 20
+
+
+class ActivityQuery(Struct, forbid_unknown_fields=True):
+    """The item by its path or by its id (exactly one)."""
+
+    path: str | None = None
+    id: Annotated[int, Meta(ge=1)] | None = None
+    limit: Annotated[int, Meta(ge=1, le=200)] = 50
+    #: next_before of the page before
+    before: Annotated[str, Meta(pattern="^[0-9]{1,19}$")] | None = None
+
+
+class ActivityOut(Struct):
+    action: Literal["created", "edited", "renamed", "moved", "deleted", "restored", "shared",
+                    "unshared"]
+    #: the item's path as you saw it then (for shared and unshared, as you see it now)
+    path: str
+    at: Millis
+    #: who did it (null: an account that is gone)
+    by: str | None
+    #: the device or browser it was done from (null: unknown, or since revoked)
+    device: str | None
+    kind: Literal["file", "folder"]
+    #: renamed and moved: where it was
+    old_path: str | None = None
+    #: created, edited and restored files: the revision it made
+    rev: int | None = None
+    #: shared and unshared: with whom (null: with you)
+    to: str | None = None
+
+    @classmethod
+    def of(cls, a: Activity) -> ActivityOut:
+        return cls(a.action, a.path, a.at, a.by, a.device, a.kind, a.old_path,  # type: ignore[arg-type]
+                   a.rev, a.to)
+
+
+class ActivityList(Struct):
+    #: the item, as you see it now
+    path: str
+    #: newest first
+    activity: list[ActivityOut]
+    #: pass as before for the next page; null on the last
+    next_before: str | None = None
 
 
 # -- public links (docs/links.md) -------------------------------------------------------

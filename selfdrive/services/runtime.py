@@ -16,6 +16,7 @@ from pathlib import Path
 from selfdrive.config import Config, Secrets
 from selfdrive.core.clock import Clock, SystemClock
 from selfdrive.services import retention
+from selfdrive.services.activity import ActivityService
 from selfdrive.services.admin import AdminService
 from selfdrive.services.auth import AuthService
 from selfdrive.services.backup import (
@@ -77,6 +78,7 @@ class Runtime:
     changes: ChangeFeed
     shares: ShareService
     notifications: NotificationService
+    activity: ActivityService
     links: LinkService
     props: PropService
     locks: LockManager
@@ -191,6 +193,7 @@ async def open_runtime(
         trash=trash, maintenance=maintenance,
         fsck=FsckService(db, content, cold), uploads=uploads, changes=changes,
         shares=ShareService(db, files, clock), notifications=NotificationService(db, clock),
+        activity=ActivityService(db, files),
         props=PropService(db, files), locks=LockManager(clock),
         junk=JunkService(db, files, clock, derived_key(keyring, "webdav side files"),
                          JunkSettings(patterns=config.webdav.junk,
