@@ -23,6 +23,36 @@ import pytest
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 
+#: The longest modules, longest first (minutes each on the 2-vCPU CI machine;
+#: `--durations` prints them). Workers take whole modules (--dist loadfile),
+#: and xdist's own order (most tests first) left a 7-minute module to start
+#: last and run alone while the other worker idled; these go out first, then
+#: the rest of the slow and browser modules, then everything else.
+LONGEST_FIRST = (
+    "tests/sync/test_simulation.py",
+    "tests/test_crash_harness.py",
+    "tests/sync/test_convergence.py",
+    "tests/test_big_upload.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if module.startswith("tests/web/"):  # (a pytestmark in a conftest marks nothing)
+            item.add_marker(pytest.mark.browser)
+        if module in LONGEST_FIRST:
+            mine = LONGEST_FIRST.index(module)
+        elif item.get_closest_marker("slow") or item.get_closest_marker("docker"):
+            mine = len(LONGEST_FIRST)
+        elif item.get_closest_marker("browser"):
+            mine = len(LONGEST_FIRST) + 1
+        else:
+            mine = len(LONGEST_FIRST) + 2
+        rank[module] = min(mine, rank.get(module, mine))
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])  # stable: modules stay whole
+
 
 def free_port() -> int:
     with socket.socket() as s:
