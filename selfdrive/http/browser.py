@@ -85,13 +85,15 @@ def check_launch(request: Request) -> None:
     """Rule 2 for a POST navigation that the browser itself makes for an
     installed app (the share sheet launching the share target), which can
     carry no CSRF header.  Chrome makes it with no initiator: ``Sec-Fetch-Site:
-    none`` and, as for any POST without an origin, ``Origin: null``, which is
-    accepted only beside ``none`` (a sandboxed frame of another site sends
-    ``null`` with ``cross-site``).  Another site's form cannot pass for one:
-    the browser sets both headers, and the SameSite=Lax cookie stays off its
-    cross-site POST anyway."""
+    none`` and ``Origin: null``.  The app's own pages send ``Origin: null``
+    too when they post a form (their Referrer-Policy is no-referrer), with
+    ``same-origin``.  So ``null`` is accepted beside ``none`` or
+    ``same-origin`` only: a sandboxed frame of another site sends it with
+    ``cross-site``, and a browser without fetch metadata could be anyone.
+    Another site's form cannot pass for one: the browser sets both headers,
+    and the SameSite=Lax cookie stays off its cross-site POST anyway."""
     site = (request.headers.get("sec-fetch-site") or "").strip().lower()
-    if request.headers.get("origin") == "null" and site == "none":
+    if request.headers.get("origin") == "null" and site in SAFE_FETCH_SITES:
         return
     check_same_origin(request)
 

@@ -11,6 +11,11 @@ Safety (DESIGN.md rule 7 and issue 8's list): the shell's only inline
 script is the import map, allowed by its SHA-256 in the Content-Security-
 Policy, so no other inline script can ever run; pages refuse framing and
 send no referrer.  Static files carry nosniff and a type chosen here.
+
+The *service worker* (``sw.js``, served at ``/sw.js`` so that its scope is
+the whole site) caches the shell for the installed app; `ServiceWorker`
+writes this release's shell URLs and cache name into it (docs/web.md,
+"The phone").
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ VENDOR = "/vendor"
 
 #: the URLs that answer the shell; the browser code reads the rest of the URL
 APP_PATHS = ("/", "/files", "/files/{rest:path}", "/trash", "/account",
-             "/links", "/admin", "/login")
+             "/links", "/admin", "/login",
+             "/camera", "/share")
 
 #: bare module specifiers -> vendored files (vendor/README.md), below VENDOR
 IMPORTS = {
@@ -117,6 +123,14 @@ class Shell:
                          f'<link rel="modulepreload" href="{u}">' for u in preloads))
                      .replace("{{STATIC}}", static).replace("{{VENDOR}}", vendor)).encode()
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+        #: what the service worker keeps for offline use: the page, every
+        #: module and the style of this release, the vendored code the page
+        #: loads, and the icons and manifest by the plain URLs the page names
+        self.offline_urls = [
+            "/", *preloads, f"{static}/app.css", f"{vendor}/tus-js-client/tus.min.js",
+            *(f"{STATIC}/{name}" for name in ("manifest.webmanifest", "icon.svg", "icon-192.png",
+                                              "apple-touch-icon.png")),
+        ]
         self.headers = {
             **COMMON_HEADERS,
             "Content-Security-Policy": page_csp([digest]),
@@ -128,6 +142,29 @@ class Shell:
         if request.headers.get("if-none-match") == self.etag:
             return Response(status_code=304, headers=self.headers)
         return Response(self.body, media_type="text/html; charset=utf-8", headers=self.headers)
+
+
+class ServiceWorker:
+    """``/sw.js``: the service worker with this release's shell URLs and a
+    cache named after them, so a new release installs a new cache and drops
+    the old one.  Revalidated on every load, like the shell."""
+
+    def __init__(self, shell: Shell) -> None:
+        template = (WEB_DIR / "sw.js").read_text(encoding="utf-8")
+        urls = json.dumps(shell.offline_urls, separators=(",", ":"))
+        cache = hashlib.sha256(shell.body + b"\0" + template.encode() + b"\0" + urls.encode())
+        self.body = (template.replace("{{CACHE}}", "selfdrive-shell-" + cache.hexdigest()[:16])
+                     .replace("{{SHELL}}", urls)).encode()
+        self.headers = {
+            **COMMON_HEADERS,
+            "Content-Security-Policy": "default-src 'self'",
+            "Cache-Control": "no-cache",
+            "Service-Worker-Allowed": "/",
+        }
+
+    async def script(self, request: Request) -> Response:
+        return Response(self.body, media_type="text/javascript; charset=utf-8",
+                        headers=self.headers)
 
 
 class StaticHeaders:
@@ -160,8 +197,10 @@ def routes() -> list[BaseRoute]:
     release = version()
     shell = Shell(release)
     pages: list[BaseRoute] = [Route(p, shell.page, methods=["GET", "HEAD"]) for p in APP_PATHS]
+    worker = ServiceWorker(shell)
     return [
         *pages,
+        Route("/sw.js", worker.script, methods=["GET", "HEAD"]),
         Mount(f"{STATIC}/{release}", app=StaticHeaders(WEB_DIR / "static", immutable=True)),
         Mount(f"{VENDOR}/{release}", app=StaticHeaders(WEB_DIR / "vendor", immutable=True)),
         Mount(STATIC, app=StaticHeaders(WEB_DIR / "static")),

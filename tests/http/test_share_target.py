@@ -125,6 +125,9 @@ def test_the_page_of_the_app_itself_may_post(phone: Phone) -> None:
     same = {"Origin": phone.server.base_url, "Sec-Fetch-Site": "same-origin"}
     assert page_of(phone.share([("s.jpg", b"s")], headers=same))["f"] == ["s.jpg"]
     assert page_of(phone.share([("t.jpg", b"t")], headers={}))["f"] == ["t.jpg"]  # old browser
+    # a form of the app's own pages: no-referrer makes its Origin null
+    null = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    assert page_of(phone.share([("u.jpg", b"u")], headers=null))["f"] == ["u.jpg"]
 
 
 def test_without_a_session_nothing_is_stored(phone: Phone) -> None:
@@ -140,7 +143,8 @@ def test_without_a_session_nothing_is_stored(phone: Phone) -> None:
     {"Sec-Fetch-Site": "cross-site", "Origin": "null"},  # a sandboxed frame of another site
     {"Sec-Fetch-Site": "same-site", "Origin": "http://other.127.0.0.1.nip.io"},
     {"Origin": "https://evil.example"},  # a browser without fetch metadata
-    {"Origin": "null"},  # null is only for a launch (Sec-Fetch-Site: none)
+    {"Origin": "null"},  # null only with fetch metadata that vouches for it
+    {"Sec-Fetch-Site": "same-site", "Origin": "null"},
     {"Sec-Fetch-Site": "none", "Origin": "https://evil.example"},
 ])
 def test_a_forged_share_stores_nothing(phone: Phone, headers: dict[str, str]) -> None:

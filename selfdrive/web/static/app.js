@@ -7,11 +7,14 @@ import { useCallback, useEffect, useState } from 'preact/hooks'
 import { AdminPage } from './admin.js'
 import { api, ApiError, sessionEnded, setCsrf } from './api.js'
 import { Bell } from './bell.js'
+import { CameraPage } from './camera.js'
 import { FilesView, prefetchListing } from './files.js'
 import { Icon } from './icons.js'
 import { LinksPage } from './links.js'
 import { follow, prime } from './live.js'
 import { Account, Login, Trash } from './pages.js'
+import { OfflineBanner, OfflinePage, registerServiceWorker } from './pwa.js'
+import { SharePage } from './sharetarget.js'
 import { t } from './strings.js'
 import { DialogHost, Toasts } from './ui.js'
 import { UploadPanel } from './uploadpanel.js'
@@ -41,18 +44,24 @@ function App() {
   const route = useRoute()
   const [me, setMe] = useState(undefined) // undefined: asking; null: signed out
   const [notice, setNotice] = useState('')
+  const [offline, setOffline] = useState(false) // the server could not be reached at start
 
   const refreshMe = useCallback(() => {
     api('GET', '/me', { quiet401: true }).then(setMe).catch(() => {})
+  }, [])
+
+  const askSession = useCallback(() => {
+    setOffline(false)
+    api('GET', '/auth/session', { quiet401: true })
+      .then((s) => { setCsrf(s.csrf_token); setMe(s.user) })
+      .catch((err) => { if (err instanceof ApiError && err.code === 'network') setOffline(true); else setMe(null) })
   }, [])
 
   useEffect(() => {
     prime() // the feed's cursor, fetched beside the session rather than after it
     const start = parseLocation()
     if (start.view === 'files' && !start.q) prefetchListing(start.path)
-    api('GET', '/auth/session', { quiet401: true })
-      .then((s) => { setCsrf(s.csrf_token); setMe(s.user) })
-      .catch((err) => { if (err instanceof ApiError && err.status === 401) setMe(null); else setMe(null) })
+    askSession()
     const ended = () => { setCsrf(null); setMe(null); setNotice(t('signedOutElsewhere')) }
     sessionEnded.addEventListener('ended', ended)
     return () => sessionEnded.removeEventListener('ended', ended)
@@ -73,6 +82,7 @@ function App() {
     if (me && route.view === 'login') navigate(route.next || '/', { replace: true })
   }, [me, route.view])
 
+  if (offline && me === undefined) return html`<${OfflinePage} onRetry=${askSession} />`
   if (me === undefined || (me && route.view === 'login')) {
     return html`<p class="splash" role="status">${t('loading')}</p>`
   }
@@ -85,11 +95,13 @@ function App() {
   if (route.view === 'trash') page = html`<${Trash} onChanged=${refreshMe} />`
   else if (route.view === 'links') page = html`<${LinksPage} />`
   else if (route.view === 'admin') page = html`<${AdminPage} me=${me} onChanged=${refreshMe} />`
+  else if (route.view === 'camera') page = html`<${CameraPage} me=${me} />`
+  else if (route.view === 'share') page = html`<${SharePage} />`
   else if (route.view === 'account') page = html`<${Account} me=${me} onSignedOut=${signedOut} />`
   else page = html`<${FilesView} route=${route} onChanged=${refreshMe} />`
   return html`<div class="app">
     <${Sidebar} me=${me} view=${route.view} />
-    <main class="main">${page}</main>
+    <main class="main"><${OfflineBanner} />${page}</main>
     <${UploadPanel} />
     <${DialogHost} />
     <${Toasts} />
@@ -110,6 +122,7 @@ function Sidebar({ me, view }) {
       ${link(filesUrl('/'), 'files', 'folder', t('files'))}
       ${link('/links', 'links', 'link', t('links'))}
       ${link('/trash', 'trash', 'trash', t('trash'))}
+      ${link('/camera', 'camera', 'camera', t('camera'))}
       ${link('/account', 'account', 'account', t('account'))}
       ${me.is_admin && link('/admin', 'admin', 'shield', t('admin'))}
       <li><${Bell} me=${me} /></li>
@@ -122,3 +135,4 @@ function Sidebar({ me, view }) {
 }
 
 render(html`<${App} />`, document.getElementById('app'))
+registerServiceWorker()

@@ -34,6 +34,7 @@ const live = new Map() // id -> {file, upload, baseRev, samples}
  * Queue files: items are {file, folder, name, baseRev} where baseRev is 0
  * (no file expected there: a file that appears meanwhile makes this one a
  * conflict copy), a revision to replace, or null (replace whatever is there).
+ * Returns the new tasks' ids, in the order of items.
  */
 export function enqueue(items) {
   const added = items.map((item) => {
@@ -46,6 +47,7 @@ export function enqueue(items) {
   })
   uploads.set((s) => ({ ...s, tasks: [...s.tasks, ...added], collapsed: false }))
   pump()
+  return added.map((task) => task.id)
 }
 
 function pump() {

@@ -39,6 +39,8 @@ export function parseLocation(loc = location) {
   if (p === '/login') return { view: 'login', next: safeNext(params.get('next')) }
   if (p === '/trash') return { view: 'trash' }
   if (p === '/account') return { view: 'account' }
+  if (p === '/camera') return { view: 'camera' }
+  if (p === '/share') return { view: 'share' }
   if (p === '/links') return { view: 'links' }
   if (p === '/admin') return { view: 'admin' }
   let path = '/'
