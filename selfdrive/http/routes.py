@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from selfdrive.http import (
     account,
+    activity,
     admin,
     blocks,
     changes,
@@ -42,6 +43,7 @@ API: list[E] = [
     E("GET", "/files/search", files.get_search, "Entries below a folder whose name holds q (any case, any accents), by path, paged", query=s.SearchQuery, response=s.FolderListing),
     E("GET", "/files/thumbnail", thumbnails.get_thumbnail, "A picture's thumbnail (WebP), its longest edge at most size px", query=s.ThumbnailQuery, raw_response="image/webp"),
     E("GET", "/files/zip", files.get_zip, "A folder, or the named entries of it, as a streamed zip", query=s.ZipQuery, raw_response="application/zip"),
+    E("GET", "/files/activity", activity.get_activity, "Who did what to a file or folder, and from which device, newest first, paged", query=s.ActivityQuery, response=s.ActivityList),
     E("GET", "/files/list_revisions", files.get_revisions, "A file's revisions, newest first", query=s.RevisionsQuery, response=s.RevisionList),
     E("POST", "/files/mkdir", files.post_mkdir, "Create a folder (and missing parents)", body=s.PathBody, response=s.EntryOut, status=201),
     E("POST", "/files/move", files.post_move, "Move or rename (a file: if at base_rev)", body=s.MoveRequest, response=s.EntryOut),

@@ -70,7 +70,8 @@ class ShareService:
             assert share is not None
             # It appears, with all it holds, in the recipient's feed.
             await q.journal_appeared(conn, recipient.id, entry.node.id, share.mount_path, now,
-                                     device_id=who.device_id, actor_id=who.user_id)
+                                     device_id=who.device_id, actor_id=who.user_id,
+                                     reason="shared")
             await notes.add(conn, user_id=recipient.id, kind="shared", actor_id=who.user_id,
                             node_id=entry.node.id, path=share.mount_path, now=now)
         return ShareView(share, entry.path, entry.node.kind)
@@ -117,7 +118,7 @@ class ShareService:
                 await tree.journal(
                     conn, user_id=share.recipient_id, node_id=node.id, op="delete",
                     kind=node.kind, path=share.mount_path, now=now, device_id=who.device_id,
-                    actor_id=who.user_id,
+                    actor_id=who.user_id, reason="unshared",
                 )
 
     async def _own(self, conn: aiosqlite.Connection, who: Principal, share_id: int) -> Share:

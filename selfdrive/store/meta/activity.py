@@ -1,7 +1,7 @@
 """Queries for a node's activity: its journal rows, newest first.
 
 The journal (migration 0004) holds a row per user who could see a change,
-with the path as that user saw it, the actor and the device; migration 0018
+with the path as that user saw it, the actor and the device; migration 0016
 adds the reason and the ``(node_id, seq)`` index, so a node's history is one
 range of one index.  A user reads their own rows of the node (what they
 could see, as they saw it); its owner also reads the rows that shares wrote

@@ -187,8 +187,10 @@ async def journal_all(
     """
     path = "/" + "/".join(parts)
     old_path = None if old_parts is None else "/" + "/".join(old_parts)
+    # the journal keeps what a restore was (a file's activity shows it)
+    kept = reason if reason == "restored" else None
     write = functools.partial(tree.journal, conn, node_id=node_id, kind=kind, now=now, rev=rev,
-                              device_id=device_id, actor_id=actor_id)
+                              device_id=device_id, actor_id=actor_id, reason=kept)
     await write(user_id=owner_id, op=op, path=path, old_path=old_path)
     event = (reason or notes.KIND_OF_OP.get(op)) if notify and actor_id is not None else None
     told: list[tuple[int, str]] = []
@@ -235,15 +237,16 @@ async def _notify(
 
 async def journal_appeared(
     conn: aiosqlite.Connection, user_id: int, node_id: int, path: str, now: int, *,
-    device_id: int | None = None, actor_id: int | None = None,
+    device_id: int | None = None, actor_id: int | None = None, reason: str | None = None,
 ) -> None:
     """A node came into *user_id*'s view at *path* with all it holds (a new
-    share, a folder moved in): one row for it and for each node inside."""
+    share, a folder moved in): one row for it and for each node inside,
+    each with *reason* ('shared': a share brought it into view)."""
     for node, rel in await tree.subtree(conn, node_id):
         await tree.journal(
             conn, user_id=user_id, node_id=node.id, op="mkdir" if node.is_folder else "add",
             kind=node.kind, path=path + rel, rev=node.current_rev, now=now,
-            device_id=device_id, actor_id=actor_id,
+            device_id=device_id, actor_id=actor_id, reason=reason,
         )
 
 

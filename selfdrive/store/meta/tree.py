@@ -402,16 +402,18 @@ async def forget_uploaded_blocks(
 async def journal(
     conn: aiosqlite.Connection, *, user_id: int, node_id: int, op: str, path: str, kind: str,
     now: int, rev: int | None = None, old_path: str | None = None, device_id: int | None = None,
-    actor_id: int | None = None,
+    actor_id: int | None = None, reason: str | None = None,
 ) -> int:
     """Record one change; call it in the transaction that makes the change.
 
-    *actor_id* is who made it (default: *user_id*, the owner)."""
+    *actor_id* is who made it (default: *user_id*, the owner); *reason* what
+    it meant when *op* does not say it (migration 0016: 'restored', 'shared',
+    'unshared')."""
     cur = await conn.execute(
         "INSERT INTO changes (user_id, node_id, op, path, old_path, kind, rev, device_id, at,"
-        " actor_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " actor_id, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (user_id, node_id, op, path, old_path, kind, rev, device_id, now,
-         user_id if actor_id is None else actor_id),
+         user_id if actor_id is None else actor_id, reason),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid

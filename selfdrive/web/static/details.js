@@ -1,8 +1,10 @@
 // A file's details panel: where it is, its size and dates, and its
 // revisions (date, size, who, which device), each downloadable and
-// restorable with a click (the old content becomes the newest revision).
+// restorable with a click (the old content becomes the newest revision),
+// and its recent activity (activity.js).
 
 import { useEffect, useState } from 'preact/hooks'
+import { ActivityList } from './activity.js'
 import { api, describe, downloadUrl, startDownload } from './api.js'
 import { Icon } from './icons.js'
 import { t } from './strings.js'
@@ -59,6 +61,7 @@ export function Details({ entry, onClose, onChanged }) {
           </div>
         </li>`)}
       </ol>`}
+      <${ActivityList} path=${entry.path} version=${version} />
     </div>
   <//>`
 }

@@ -165,6 +165,25 @@ export const en = {
   markReadOf: (text) => `Mark read: ${text}`,
   unread: 'unread',
 
+  // activity (activity.js)
+  activity: 'Activity',
+  noActivity: 'Nothing in the last 30 days.',
+  showMore: 'Show more',
+  withYou: 'you',
+  activityLine: (action, who, to, from) => {
+    switch (action) {
+      case 'created': return `${who} created it`
+      case 'edited': return `${who} edited it`
+      case 'renamed': return `${who} renamed it from ${from}`
+      case 'moved': return `${who} moved it from ${from}`
+      case 'deleted': return `${who} deleted it`
+      case 'restored': return `${who} restored it`
+      case 'shared': return `${who} shared it with ${to}`
+      case 'unshared': return to === who ? `${who} left the share` : `${who} stopped sharing it with ${to}`
+      default: return `${who}: ${action}`
+    }
+  },
+
   // trash
   trashTitle: 'Trash',
   trashEmpty: 'The trash is empty.',
@@ -289,6 +308,33 @@ export const en = {
     ['← →', 'Previous / next in a preview'],
   ],
 
+  // the phone: the installed app, offline, the camera and share pages
+  offlineTitle: 'You are offline',
+  offlineText: 'selfdrive cannot reach its server. Your files show again as soon as the connection is back.',
+  offlineBanner: 'Offline: nothing can be opened or saved until the connection is back.',
+  camera: 'Camera upload',
+  cameraIntro: 'Pick photos and videos on this phone: they upload while this page stays open, and the ones already uploaded are skipped.',
+  uploadTo: 'Upload to',
+  shareTo: 'Shared files go to',
+  changeFolder: 'Change folder',
+  chooseHere: 'Choose this folder',
+  takePhoto: 'Take a photo or video',
+  choosePhotos: 'Choose photos and videos',
+  cameraDone: (n) => `${n} uploaded`,
+  cameraPending: (n) => `${n} to go`,
+  cameraSkipped: (n) => `${n} already uploaded, skipped`,
+  cameraFailed: (n) => `${n} failed`,
+  cameraKeepOpen: 'Keep this page open until the uploads finish.',
+  cameraAllDone: 'All done.',
+  shareTargetTitle: 'Shared to selfdrive',
+  shareSaved: (n) => (n === 1 ? 'One file saved to' : `${n} files saved to`),
+  shareMove: 'Move to another folder',
+  shareOpen: 'Open the folder',
+  shareSignIn: 'You were not signed in, so nothing was saved. Share the files again now that you are.',
+  shareNothing: 'Nothing came with the share: selfdrive saves files (photos, videos, documents).',
+  shareFailed: (why) => `Some files could not be saved: ${why}`,
+  shareHowTo: 'On Android, install selfdrive from the browser menu (Install app, or Add to Home screen): it then appears in the share sheet of the gallery and other apps. Installing needs HTTPS, or the server on this device.',
+
   // admin page
   admin: 'Admin',
   adminTitle: 'Administration',
@@ -320,7 +366,6 @@ export const en = {
   newPassword: 'New password',
   setPassword: 'Set password',
   passwordSet: (name) => `${name} has a new password.`,
-  passwordTooShort: 'A password needs at least 8 characters.',
   disable: 'Disable',
   disableUser: (name) => `Disable ${name}`,
   disableTitle: (name) => `Disable ${name}?`,
@@ -355,33 +400,6 @@ export const en = {
   backupPending: (n, size) => `${n} block${n === 1 ? '' : 's'} (${size}) waiting`,
   backupSnapshot: (when) => `last snapshot ${when}`,
   refresh: 'Refresh',
-
-  // the phone: the installed app, offline, the camera and share pages
-  offlineTitle: 'You are offline',
-  offlineText: 'selfdrive cannot reach its server. Your files show again as soon as the connection is back.',
-  offlineBanner: 'Offline: nothing can be opened or saved until the connection is back.',
-  camera: 'Camera upload',
-  cameraIntro: 'Pick photos and videos on this phone: they upload while this page stays open, and the ones already uploaded are skipped.',
-  uploadTo: 'Upload to',
-  shareTo: 'Shared files go to',
-  changeFolder: 'Change folder',
-  chooseHere: 'Choose this folder',
-  takePhoto: 'Take a photo or video',
-  choosePhotos: 'Choose photos and videos',
-  cameraDone: (n) => `${n} uploaded`,
-  cameraPending: (n) => `${n} to go`,
-  cameraSkipped: (n) => `${n} already uploaded, skipped`,
-  cameraFailed: (n) => `${n} failed`,
-  cameraKeepOpen: 'Keep this page open until the uploads finish.',
-  cameraAllDone: 'All done.',
-  shareTitle: 'Shared to selfdrive',
-  shareSaved: (n) => (n === 1 ? 'One file saved to' : `${n} files saved to`),
-  shareMove: 'Move to another folder',
-  shareOpen: 'Open the folder',
-  shareSignIn: 'You were not signed in, so nothing was saved. Share the files again now that you are.',
-  shareNothing: 'Nothing came with the share: selfdrive saves files (photos, videos, documents).',
-  shareFailed: (why) => `Some files could not be saved: ${why}`,
-  shareHowTo: 'On Android, install selfdrive from the browser menu (Install app, or Add to Home screen): it then appears in the share sheet of the gallery and other apps. Installing needs HTTPS, or the server on this device.',
 
   // errors
   errorGeneric: 'Something went wrong.',
