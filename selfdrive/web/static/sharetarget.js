@@ -61,7 +61,7 @@ export function SharePage() {
   }
 
   return html`<section class="page share-page" aria-labelledby="share-title" data-loaded="true">
-    <h1 id="share-title">${t('shareTitle')}</h1>
+    <h1 id="share-title">${t('shareTargetTitle')}</h1>
     ${error && html`<p class="error" role="alert">${problem(error)}</p>`}
     ${names.length > 0 && html`<div class="shared">
       <p>${t('shareSaved', names.length)} <strong><bdi class="shared-where">${where}</bdi></strong></p>
