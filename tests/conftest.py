@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from selfdrive.config import parse_size
+
 ADMIN_PASSWORD = "admin-password-for-tests"
 
 #: The longest modules, longest first (minutes each on the 2-vCPU CI machine;
@@ -82,6 +84,7 @@ class Server:
     log: Path | None = None
     #: "https" when the config gives the server a certificate
     scheme: str = "http"
+    _admin_token: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -138,13 +141,36 @@ class Server:
 
     def add_user(self, name: str | None = None, *, quota: str | None = None,
                  password: str = "user-password-1") -> tuple[str, str]:
-        """A new user made with the real CLI; returns (name, token)."""
+        """A new user, added by the admin through the API while the server runs
+        (the CLI's `user add` costs a process start, about 0.8 s of CPU, in
+        some 200 tests; tests/test_cli.py tests it), else with the real CLI;
+        returns (name, token)."""
         name = name or "u" + secrets.token_hex(4)
+        body: dict[str, object] = {"username": name, "password": password}
+        if quota:
+            body["quota_bytes"] = parse_size(quota)
+        running = self.process is not None and self.process.poll() is None
+        for fresh in (False, True) if running else ():  # the admin may have been signed out
+            if fresh or self._admin_token is None:
+                self._admin_token = self._try_token("admin", ADMIN_PASSWORD, "pytest-admin")
+            if self._admin_token is None:
+                break  # (a test that set another admin password)
+            r = httpx.post(self.base_url + "/api/v1/admin/users", json=body, timeout=60,
+                           headers={"Authorization": f"Bearer {self._admin_token}"},
+                           verify=False)
+            if r.status_code != 401:
+                assert r.status_code == 201, r.text
+                return name, self.token(name, password)
         args = ["user", "add", name, "--password-stdin"]
         if quota:
             args += ["--quota", quota]
         cli(*args, data=self.data_dir, stdin=password + "\n")
         return name, self.token(name, password)
+
+    def _try_token(self, username: str, password: str, device: str) -> str | None:
+        r = httpx.post(self.base_url + "/api/v1/auth/tokens", verify=False, timeout=60, json={
+            "username": username, "password": password, "device_name": device})
+        return str(r.json()["token"]) if r.status_code == 201 else None
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,8 @@ def test_roles_owners_and_marks(server: Server) -> None:
         assert root["Shared with me"]["role"] == "viewer"
         shared = _listing(f, SHARED)
         assert shared["folder"]["role"] == "viewer"  # type: ignore[index]
-        [entry] = shared["entries"]  # type: ignore[misc]
+        entries: list[dict[str, object]] = shared["entries"]  # type: ignore[assignment]
+        [entry] = entries
         assert (entry["name"], entry["owner"], entry["role"]) == ("Open", owner, "viewer")
         assert entry["shared"] is False  # the owner's sharing is none of the recipient's business
         inside = _listing(f, f"{SHARED}/Open")

@@ -11,7 +11,7 @@ import httpx
 from tests.conftest import Server
 
 
-def _names(c: httpx.Client, q: str, **params: object) -> list[str]:
+def _names(c: httpx.Client, q: str, **params: str | int) -> list[str]:
     r = c.get("/users", params={"q": q, **params})
     assert r.status_code == 200, r.text
     body = r.json()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from tests.conftest import Server
 from tests.web.conftest import PASSWORD, MakePage, User, run_axe, screenshot
@@ -157,7 +157,7 @@ def test_share_as_viewer_then_editor_then_remove(make_page: MakePage, user: User
     expect(them.locator(".item .name")).to_have_text(["plan.txt"])
     expect(them.get_by_role("button", name="Upload files")).to_be_visible()
     them.locator('input[type=file]:not([webkitdirectory])').set_input_files(
-        files=[{"name": "from-friend.txt", "mimeType": "text/plain", "buffer": b"hello"}])
+        files=[FilePayload(name="from-friend.txt", mimeType="text/plain", buffer=b"hello")])
     expect(them.locator(".item .name")).to_have_text(["from-friend.txt", "plan.txt"])
     them.get_by_role("button", name="Actions for plan.txt").click()
     them.get_by_role("menuitem", name="Rename", exact=True).click()
