@@ -235,8 +235,13 @@ class LinkService:
         owner = await uq.user_by_id(conn, link.owner_id)
         if parts is None or node is None or owner is None or not parts:
             return None
+        if owner.disabled_at is not None:  # a disabled account's links rest with it
+            return None
         shown = paths.join_parts(parts)
         if link.creator_id != link.owner_id:
+            creator = await uq.user_by_id(conn, link.creator_id)
+            if creator is None or creator.disabled_at is not None:
+                return None
             share = await q.received_share(conn, link.node_id, link.creator_id)
             share_parts = None if share is None else await sharesq.node_path(
                 conn, share.share_node_id)

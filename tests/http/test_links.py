@@ -551,3 +551,33 @@ def test_numbered_names_keep_the_extension_and_fit() -> None:
     assert numbered_name(".bashrc", 3) == ".bashrc (3)"
     long = numbered_name("x" * 250 + ".txt", 12)
     assert long.endswith("x (12).txt") and len(long.encode()) <= 255
+
+
+def test_a_disabled_accounts_links_stop_until_it_is_enabled(
+        server: Server, visitor: httpx.Client) -> None:
+    """Disabling an account (the admin page) stops its public links, whether it
+    owns the item or made the link as an editor of someone's share, as
+    Nextcloud does; enabling it again brings them back."""
+    owner_name, owner_token = server.add_user()
+    editor_name, editor_token = server.add_user()
+    admin = server.client(server.token())
+    users = {u["username"]: u["id"] for u in admin.get("/admin/users").json()["users"]}
+    with server.client(owner_token) as oc, server.client(editor_token) as ec:
+        owner, editor = Person(owner_name, oc), Person(editor_name, ec)
+        owner.put("/Team/plan.txt", b"plan")
+        own_link = owner.link("/Team/plan.txt")
+        share = oc.post("/shares", json={"path": "/Team", "user": editor_name, "role": "editor"})
+        assert share.status_code == 201, share.text
+        their_link = editor.link("/Shared with me/Team/plan.txt")
+        for who, stopped, alive in ((editor_name, their_link, own_link),
+                                    (owner_name, own_link, their_link)):
+            r = admin.patch(f"/admin/users/{users[who]}", json={"disabled": True})
+            assert r.status_code == 200, r.text
+            for suffix in ("", "/download"):
+                assert visitor.get(f"{stopped['url']}{suffix}").status_code == 404
+            if who == editor_name:  # the owner's own link does not depend on the editor
+                assert visitor.get(f"{alive['url']}/download").content == b"plan"
+            assert admin.patch(f"/admin/users/{users[who]}",
+                               json={"disabled": False}).status_code == 200
+            assert visitor.get(f"{stopped['url']}/download").content == b"plan"
+    admin.close()
