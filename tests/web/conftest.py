@@ -10,9 +10,12 @@ or Playwright the tests skip, except under SELFDRIVE_REQUIRE_EXTERNAL=1
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +134,29 @@ def screenshot(page: Page, name: str) -> None:
     if os.environ.get("SELFDRIVE_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@contextmanager
+def hostile_site(page: str) -> Iterator[str]:
+    """Serve the HTML *page* from another site than the app's: its URL is on
+    http://localhost, and the app is on 127.0.0.1, which the browser counts as
+    another site (cross-site fetch metadata, no SameSite cookies)."""
+    body = page.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://localhost:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()

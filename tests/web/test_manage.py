@@ -4,9 +4,7 @@ keyboard-only use, and a cross-site form post that changes nothing."""
 
 from __future__ import annotations
 
-import http.server
 import re
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import Server
-from tests.web.conftest import MakePage, User, screenshot
+from tests.web.conftest import MakePage, User, hostile_site, screenshot
 
 
 def put(client: httpx.Client, path: str, data: bytes = b"x") -> None:
@@ -148,36 +146,15 @@ def test_revisions_panel_lists_downloads_and_restores(make_page: MakePage, user:
         assert c.get("/files/metadata", params={"path": "/essay.txt"}).json()["rev"] == 3
 
 
-class _Evil(http.server.BaseHTTPRequestHandler):
-    target = ""
-
-    def do_GET(self) -> None:
-        body = (
-            "<!doctype html><form id=f method=post enctype=text/plain action='"
-            + self.target
-            + "/api/v1/files/mkdir'>"
-            '<input name=\'{"path":"/pwned","x":"\' value=\'"}\'></form>'
-            "<script>document.getElementById('f').submit()</script>"
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def evil_site(server: Server) -> Iterator[str]:
-    handler = type("Evil", (_Evil,), {"target": server.base_url})
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    # "localhost" is another site than "127.0.0.1" for the browser
-    yield f"http://localhost:{httpd.server_address[1]}/"
-    httpd.shutdown()
+    with hostile_site(
+        "<!doctype html><form id=f method=post enctype=text/plain action='"
+        + server.base_url
+        + "/api/v1/files/mkdir'>"
+        '<input name=\'{"path":"/pwned","x":"\' value=\'"}\'></form>'
+        "<script>document.getElementById('f').submit()</script>") as url:
+        yield url
 
 
 def test_a_cross_site_form_post_changes_nothing(

@@ -4,12 +4,10 @@ site with service workers blocked (plain HTTP on a LAN has none)."""
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Server
-from tests.web.conftest import PASSWORD, MakePage, User, chromium_path, run_axe
+from tests.web.conftest import PASSWORD, MakePage, User, chromium_path, hostile_site, run_axe
 
 INBOX = "/Shared to selfdrive"
 #: what Chrome sends when the share sheet launches the installed app
@@ -254,35 +252,15 @@ def test_shared_files_land_in_the_chosen_folder(make_page: MakePage, user: User)
     assert run_axe(page) == []
 
 
-class _Evil(http.server.BaseHTTPRequestHandler):
-    target = ""
-
-    def do_GET(self) -> None:
-        body = (
-            "<!doctype html><title>cats</title><form id=f method=post enctype=multipart/form-data"
-            f" action='{self.target}/share-target'><input type=file name=files id=i></form>"
-            "<script>const dt = new DataTransfer(); dt.items.add(new File(['x'], 'pwned.jpg'));"
-            "document.getElementById('i').files = dt.files;"
-            "document.getElementById('f').submit()</script>"
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def evil_site(server: Server) -> Iterator[str]:
-    handler = type("Evil", (_Evil,), {"target": server.base_url})
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{httpd.server_address[1]}/"  # another site than 127.0.0.1
-    httpd.shutdown()
+    with hostile_site(
+        "<!doctype html><title>cats</title><form id=f method=post enctype=multipart/form-data"
+        f" action='{server.base_url}/share-target'><input type=file name=files id=i></form>"
+        "<script>const dt = new DataTransfer(); dt.items.add(new File(['x'], 'pwned.jpg'));"
+        "document.getElementById('i').files = dt.files;"
+        "document.getElementById('f').submit()</script>") as url:
+        yield url
 
 
 def test_another_site_cannot_share_into_my_files(
