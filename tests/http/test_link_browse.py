@@ -7,33 +7,11 @@ from __future__ import annotations
 import io
 import time
 import zipfile
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.conftest import Server
-from tests.http.test_links import Person, _folder, _raw_get
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Person]:
-    name, token = server.add_user()
-    with server.client(token) as c:
-        yield Person(name, c)
-
-
-@pytest.fixture(scope="module")
-def bob(server: Server) -> Iterator[Person]:
-    name, token = server.add_user()
-    with server.client(token) as c:
-        yield Person(name, c)
-
-
-@pytest.fixture
-def visitor(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as c:
-        yield c
+from tests.http.linkkit import Person, new_folder, raw_get
 
 
 def _downloads(alice: Person, link: dict[str, object]) -> int:
@@ -44,7 +22,7 @@ def _downloads(alice: Person, link: dict[str, object]) -> int:
 def test_a_folder_link_is_browsed_inside_and_never_above(
     server: Server, alice: Person, bob: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "browse")
+    top = new_folder(alice, "browse")
     alice.put(f"{top}/private.txt", b"PRIVATE")
     alice.put(f"{top}/Trip/plan.txt", b"day 1")
     alice.put(f"{top}/Trip/Day 2/beach.txt", b"sand")
@@ -94,13 +72,13 @@ def test_a_folder_link_is_browsed_inside_and_never_above(
     for target in (f"{url}?path=%2F..%2Fprivate.txt", f"{url}/download?path=%2e%2e%2fprivate.txt",
                    f"{url}/content?path=/%2e%2e/private.txt",
                    f"{url}/download?path=/plan.txt&path=/../private.txt"):
-        status, body = _raw_get(server, target)
+        status, body = raw_get(server, target)
         assert status in (400, 404) and b"PRIVATE" not in body, target
 
 
 def test_previews_are_inline_inert_and_not_downloads(alice: Person,
                                                      visitor: httpx.Client) -> None:
-    top = _folder(alice, "preview")
+    top = new_folder(alice, "preview")
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
     alice.put(f"{top}/pic.png", png)
     alice.put(f"{top}/page.html", b"<script>alert(1)</script>")
@@ -138,7 +116,7 @@ def test_previews_are_inline_inert_and_not_downloads(alice: Person,
 
 
 def test_what_counts_as_a_download(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "counting")
+    top = new_folder(alice, "counting")
     alice.put(f"{top}/movie.mp4", b"m" * 10_000)
     link = alice.link(f"{top}/movie.mp4", max_downloads=3)
     url = str(link["url"])
@@ -171,7 +149,7 @@ def test_what_counts_as_a_download(alice: Person, visitor: httpx.Client) -> None
 
 
 def test_dead_links_say_so_in_a_page(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "dead")
+    top = new_folder(alice, "dead")
     alice.put(f"{top}/f.txt", b"f")
     soon = alice.link(f"{top}/f.txt", expires_at=int(time.time() * 1000) + 1500)
     revoked = alice.link(f"{top}/f.txt")

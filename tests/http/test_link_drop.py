@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from tusclient import client as tus_client
 
 from tests.conftest import Server
-from tests.http.test_links import PASSWORD, Person, _folder
+from tests.http.linkkit import PASSWORD, Person, new_folder
 
 OCTETS = {"Content-Type": "application/offset+octet-stream", "Tus-Resumable": "1.0.0"}
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Person]:
-    name, token = server.add_user()
-    with server.client(token) as c:
-        yield Person(name, c)
-
-
-@pytest.fixture
-def visitor(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as c:
-        yield c
 
 
 def _meta(**values: str) -> str:
@@ -65,7 +50,7 @@ def _everything_said(r: httpx.Response) -> str:
 def test_a_drop_takes_resumable_uploads_and_keeps_both_on_a_clash(
     server: Server, alice: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "tusdrop")
+    top = new_folder(alice, "tusdrop")
     alice.put(f"{top}/Inbox/report.txt", b"alice's own")
     alice.put(f"{top}/Inbox/secret-plans.txt", b"private")
     link = alice.link(f"{top}/Inbox", allow_upload=True)
@@ -117,7 +102,7 @@ def test_a_drop_takes_resumable_uploads_and_keeps_both_on_a_clash(
 
 
 def test_a_drop_takes_a_name_and_nothing_else(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "tusnames")
+    top = new_folder(alice, "tusnames")
     alice.put(f"{top}/private.txt", b"PRIVATE")
     assert alice.c.post("/files/mkdir", json={"path": f"{top}/box"}).status_code == 201
     link = alice.link(f"{top}/box", allow_upload=True)
@@ -148,7 +133,7 @@ def test_a_drop_takes_a_name_and_nothing_else(alice: Person, visitor: httpx.Clie
 def test_uploads_stay_with_their_link(
     server: Server, alice: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "tusscope")
+    top = new_folder(alice, "tusscope")
     for sub in ("a", "b"):
         assert alice.c.post("/files/mkdir", json={"path": f"{top}/{sub}"}).status_code == 201
     drop_a = alice.link(f"{top}/a", allow_upload=True)
@@ -189,7 +174,7 @@ def test_uploads_stay_with_their_link(
 
 
 def test_a_password_protected_drop_by_tus(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "tuspw")
+    top = new_folder(alice, "tuspw")
     link = alice.link(top, allow_upload=True, password=PASSWORD)
     url = str(link["url"])
     r = _create(visitor, url, 2, filename="a.txt")
@@ -206,7 +191,7 @@ def test_over_the_owners_quota_nothing_is_half_written(
     name, token = server.add_user(quota="100KB")
     with server.client(token) as c:
         owner = Person(name, c)
-        top = _folder(owner, "full")
+        top = new_folder(owner, "full")
         link = owner.link(top, allow_upload=True)
         url = str(link["url"])
         # Too big from the start: refused before a byte is sent.

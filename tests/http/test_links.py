@@ -4,13 +4,10 @@ reach anything outside the linked node through any link route."""
 
 from __future__ import annotations
 
-import http.client
 import io
 import re
 import time
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -21,68 +18,7 @@ from selfdrive.core.errors import TooManyAttempts
 from selfdrive.http.zipstream import safe_name
 from selfdrive.services.attempts import Attempts
 from tests.conftest import Server
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Person:
-    name: str
-    c: httpx.Client
-
-    def put(self, path: str, data: bytes) -> None:
-        r = self.c.put("/files/content", params={"path": path}, content=data)
-        assert r.status_code == 201, r.text
-
-    def link(self, path: str, **options: object) -> dict[str, object]:
-        r = self.c.post("/links", json={"path": path, **options})
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-    def names(self, path: str) -> list[str]:
-        r = self.c.get("/files/list", params={"path": path})
-        assert r.status_code == 200, r.text
-        return [e["name"] for e in r.json()["entries"]]
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Person]:
-    name, token = server.add_user()
-    with server.client(token) as c:
-        yield Person(name, c)
-
-
-@pytest.fixture(scope="module")
-def bob(server: Server) -> Iterator[Person]:
-    name, token = server.add_user()
-    with server.client(token) as c:
-        yield Person(name, c)
-
-
-@pytest.fixture
-def visitor(server: Server) -> Iterator[httpx.Client]:
-    """Someone with no account, a browser's cookie jar, and the URL."""
-    with httpx.Client(base_url=server.base_url, timeout=30) as c:
-        yield c
-
-
-def _folder(alice: Person, name: str) -> str:
-    """A fresh folder of Alice's, unique to the test."""
-    path = f"/{name}-{time.monotonic_ns()}"
-    assert alice.c.post("/files/mkdir", json={"path": path}).status_code == 201
-    return path
-
-
-def _raw_get(server: Server, target: str) -> tuple[int, bytes]:
-    """A GET with the request target sent exactly as given (no client normalisation)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        conn.putrequest("GET", target, skip_accept_encoding=True)
-        conn.endheaders()
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+from tests.http.linkkit import PASSWORD, Person, new_folder, raw_get
 
 
 def _raw_drop(visitor: httpx.Client, url: str, filename: bytes) -> httpx.Response:
@@ -104,7 +40,7 @@ def _drop(visitor: httpx.Client, url: object, *files: tuple[str, bytes],
 def test_a_file_link_has_a_safe_page_and_downloads_the_file(
     alice: Person, visitor: httpx.Client,
 ) -> None:
-    folder = _folder(alice, "page")
+    folder = new_folder(alice, "page")
     name = '<script>alert("x")<img src=x onerror=alert(1)> & co.txt'
     alice.put(f"{folder}/{name}", b"hello, world")
     link = alice.link(f"{folder}/{name}")
@@ -147,7 +83,7 @@ def test_a_file_link_has_a_safe_page_and_downloads_the_file(
 def test_a_folder_downloads_as_a_zip_of_only_what_it_holds(
     alice: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "zip")
+    top = new_folder(alice, "zip")
     alice.put(f"{top}/outside.txt", b"not in the link")
     alice.put(f"{top}/Trip/plan.txt", b"day 1")
     alice.put(f"{top}/Trip/photos/beach.jpg", b"\xff\xd8" + b"j" * 3000)
@@ -188,7 +124,7 @@ def test_a_folder_downloads_as_a_zip_of_only_what_it_holds(
 def test_a_link_follows_its_node_and_dies_with_it_in_the_trash(
     alice: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "trash")
+    top = new_folder(alice, "trash")
     alice.put(f"{top}/a/file.txt", b"data")
     link = alice.link(f"{top}/a/file.txt")
     alice.c.post("/files/move", json={"from_path": f"{top}/a", "to_path": f"{top}/b"})
@@ -219,7 +155,7 @@ def test_a_link_follows_its_node_and_dies_with_it_in_the_trash(
 def test_a_password_is_needed_by_header_or_by_the_form(
     alice: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "secret")
+    top = new_folder(alice, "secret")
     alice.put(f"{top}/secret.txt", b"the plans")
     link = alice.link(f"{top}/secret.txt", password=PASSWORD)
     url, token = str(link["url"]), str(link["token"])
@@ -273,7 +209,7 @@ def test_a_password_is_needed_by_header_or_by_the_form(
 def test_wrong_passwords_are_rate_limited_per_link(
     server: Server, alice: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "limit")
+    top = new_folder(alice, "limit")
     alice.put(f"{top}/f.txt", b"x")
     link = alice.link(f"{top}/f.txt", password=PASSWORD)
     other = alice.link(f"{top}/f.txt", password=PASSWORD)
@@ -303,7 +239,7 @@ def test_wrong_passwords_are_rate_limited_per_link(
 
 
 def test_a_link_expires(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "expiry")
+    top = new_folder(alice, "expiry")
     alice.put(f"{top}/soon.txt", b"soon gone")
     now_ms = int(time.time() * 1000)
     r = alice.c.post("/links", json={"path": f"{top}/soon.txt", "expires_at": now_ms - 1000})
@@ -326,7 +262,7 @@ def test_a_link_expires(alice: Person, visitor: httpx.Client) -> None:
 
 
 def test_max_downloads_counts_downloads_started(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "limits")
+    top = new_folder(alice, "limits")
     alice.put(f"{top}/twice.txt", b"only twice")
     for bad in (0, -1):
         r = alice.c.post("/links", json={"path": f"{top}/twice.txt", "max_downloads": bad})
@@ -344,7 +280,7 @@ def test_max_downloads_counts_downloads_started(alice: Person, visitor: httpx.Cl
 
 
 def test_revoking_a_link_and_only_mine(alice: Person, bob: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "revoke")
+    top = new_folder(alice, "revoke")
     alice.put(f"{top}/f.txt", b"f")
     link = alice.link(f"{top}/f.txt")
     assert link["id"] not in [x["id"] for x in bob.c.get("/links").json()["links"]]
@@ -364,7 +300,7 @@ def test_revoking_a_link_and_only_mine(alice: Person, bob: Person, visitor: http
 
 def test_who_may_make_a_link(server: Server, alice: Person, bob: Person,
                              visitor: httpx.Client) -> None:
-    top = _folder(alice, "rights")
+    top = new_folder(alice, "rights")
     alice.put(f"{top}/view/v.txt", b"v")
     alice.put(f"{top}/edit/e.txt", b"e")
     for sub, role in (("view", "viewer"), ("edit", "editor")):
@@ -396,7 +332,7 @@ def test_who_may_make_a_link(server: Server, alice: Person, bob: Person,
 
 
 def test_a_file_drop_takes_files_and_shows_nothing(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "drop")
+    top = new_folder(alice, "drop")
     alice.put(f"{top}/Inbox/report.txt", b"alice's own")
     alice.put(f"{top}/Inbox/secret-plans.txt", b"private")
     r = alice.c.post("/links", json={"path": f"{top}/Inbox/report.txt", "allow_upload": True})
@@ -438,7 +374,7 @@ def test_a_file_drop_takes_files_and_shows_nothing(alice: Person, visitor: httpx
 
 
 def test_a_password_protected_file_drop(alice: Person, visitor: httpx.Client) -> None:
-    top = _folder(alice, "pdrop")
+    top = new_folder(alice, "pdrop")
     link = alice.link(top, allow_upload=True, password=PASSWORD)
     r = _drop(visitor, link["url"], ("a.txt", b"a"))
     assert r.status_code == 401
@@ -454,7 +390,7 @@ def test_a_file_drop_counts_toward_the_owners_quota(server: Server,
     name, token = server.add_user(quota="10KB")
     with server.client(token) as c:
         owner = Person(name, c)
-        top = _folder(owner, "full")
+        top = new_folder(owner, "full")
         link = owner.link(top, allow_upload=True)
         r = _drop(visitor, link["url"], ("big.bin", b"x" * 20_000))
         assert r.status_code == 507 and r.json()["error"]["code"] == "quota_exceeded"
@@ -467,7 +403,7 @@ def test_a_file_drop_counts_toward_the_owners_quota(server: Server,
 def test_no_link_route_reaches_outside_its_node(
     server: Server, alice: Person, visitor: httpx.Client,
 ) -> None:
-    top = _folder(alice, "traversal")
+    top = new_folder(alice, "traversal")
     alice.put(f"{top}/private.txt", b"PRIVATE")
     alice.put(f"{top}/public/shown.txt", b"shown")
     file_link = alice.link(f"{top}/public/shown.txt")
@@ -483,7 +419,7 @@ def test_no_link_route_reaches_outside_its_node(
         f"/s/{t}/private.txt", "/s/%2e%2e/download", f"/s/{t}/%2e%2e/download",
     ]
     for target in targets:
-        status, body = _raw_get(server, target)
+        status, body = raw_get(server, target)
         assert b"PRIVATE" not in body, target
         assert status in (400, 404, 405), (target, status)
     # ?path= names what is below a folder link, and nothing else.
@@ -514,7 +450,7 @@ def test_no_link_route_reaches_outside_its_node(
     assert visitor.get(f"/s/{d}/download").status_code == 403
     # Tokens that are not tokens.
     for token in ("..", "%00", "a" * 200, "../api"):
-        status, _ = _raw_get(server, f"/s/{token}")
+        status, _ = raw_get(server, f"/s/{token}")
         assert status == 404, token
 
 
