@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import secrets as secrets_
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from selfdrive.config import ConfigError, LogConfig
 from selfdrive.logs import HANDLER_NAME, JsonFormatter, TextFormatter, check, setup
-from tests.conftest import ADMIN_PASSWORD, Server
+from tests.conftest import ADMIN_PASSWORD, Server, cli
 
 TEXT_ACCESS = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO selfdrive\.access: "
@@ -43,7 +44,11 @@ def log_lines(server: Server, offset: int) -> list[str]:
 def traffic(server: Server) -> tuple[list[tuple[str, str, int]], list[str], int]:
     """Requests whose access lines we know: (method, route, status) each, in
     order; the secrets they carried; the log's size before them."""
-    name, token = server.add_user(password=PASSWORD)
+    # The CLI adds the user, so that the one request before ours is the token's
+    # (Server.add_user would also ask for an admin token and call the admin API).
+    name = "u" + secrets_.token_hex(4)
+    cli("user", "add", name, "--password-stdin", data=server.data_dir, stdin=PASSWORD + "\n")
+    token = server.token(name, PASSWORD)
     assert server.log is not None
     # Its token's line is written by a thread: wait for it, so it is not ours.
     deadline = time.monotonic() + 10

@@ -245,6 +245,28 @@ class FileService:
             out.append(with_fields(e, role="owner", shared="share" in m, linked="link" in m))
         return out
 
+    async def marked_anywhere(
+        self, conn: aiosqlite.Connection, who: Principal, entries: list[Entry]
+    ) -> list[Entry]:
+        """Entries from anywhere in the caller's view (a search's), each with
+        the caller's role there and its sharing marks: one marks query for
+        the caller's own, one place per share the entries are in."""
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, e in enumerate(entries):
+            parts = paths.split_path(e.path)
+            groups.setdefault(tuple(parts[:2]) if parts[:1] == [SHARED_ROOT] else (), []).append(i)
+        out = list(entries)
+        for key, where in groups.items():
+            if key == (SHARED_ROOT,):  # the virtual folder itself
+                for i in where:
+                    out[i] = with_fields(entries[i], role="viewer")
+                continue
+            place = await self.place(conn, who, list(key))
+            marked = await self._marked(conn, place, [entries[i] for i in where])
+            for i, e in zip(where, marked, strict=True):
+                out[i] = e
+        return out
+
     async def children_in(
         self, conn: aiosqlite.Connection, who: Principal, path: str, *, limit: int = -1,
         after: str | None = None,

@@ -109,6 +109,7 @@ class SearchService:
                     if shown is not None:
                         node = msgspec.structs.replace(node, name=shown)
                     page.append(Entry(paths.join_parts([*base, *key.split(SEP)[1:]]), node))
+            folder, *page = await self.files.marked_anywhere(conn, who, [folder, *page])
         return folder, page, len(found) > limit
 
 

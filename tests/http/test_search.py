@@ -121,3 +121,32 @@ def test_shares_and_other_users(server: Server) -> None:
 def test_needs_sign_in(server: Server) -> None:
     r = httpx.get(server.base_url + "/api/v1/files/search", params={"q": "a"})
     assert r.status_code == 401
+
+
+def test_matches_say_the_callers_role_and_marks_as_listings_do(server: Server) -> None:
+    """A search from / finds the caller's own files (owner, with their
+    sharing marks) and files in shares (the share's role and owner) with the
+    same fields as a listing of their folder, so the web UI offers the same
+    actions on a match as in its folder."""
+    anna, anna_token = server.add_user()
+    ben, ben_token = server.add_user()
+    with server.client(anna_token) as a, server.client(ben_token) as b:
+        put(a, "/Plans/budget-2025.txt", "/Plans/budget-2026.txt")
+        for path, role in (("/Plans/budget-2025.txt", "viewer"),
+                           ("/Plans/budget-2026.txt", "editor")):
+            assert a.post("/shares", json={"path": path, "user": ben, "role": role}
+                          ).status_code == 201
+        put(b, "/budget-mine.txt")
+        found = b.get("/files/search", params={"q": "budget"}).json()["entries"]
+        assert {e["path"]: (e["role"], e.get("owner")) for e in found} == {
+            "/Shared with me/budget-2025.txt": ("viewer", anna),
+            "/Shared with me/budget-2026.txt": ("editor", anna),
+            "/budget-mine.txt": ("owner", None),
+        }
+        for e in found:
+            folder = e["path"].rsplit("/", 1)[0] or "/"
+            listed = {x["path"]: x for x in b.get("/files/list", params={"path": folder}
+                                                  ).json()["entries"]}
+            assert e == listed[e["path"]]
+        mine = a.get("/files/search", params={"q": "budget"}).json()["entries"]
+        assert [(e["role"], e["shared"]) for e in mine] == [("owner", True), ("owner", True)]

@@ -129,7 +129,7 @@ def db_rows(data: Path, sql: str) -> list[tuple[object, ...]]:
 def summary_figures(out: str) -> dict[str, int]:
     m = re.search(
         r"checked (\d+) blocks \(([\d.]+) MB in [\d.]+ s, [\d.]+ MB/s\), (\d+) missing,"
-        r" (\d+) corrupt; (\d+) revisions checked, (\d+) broken", out)
+        r" (\d+) corrupt(?:, \d+ in the cold tier)?; (\d+) revisions checked, (\d+) broken", out)
     assert m, out
     return {"blocks": int(m[1]), "missing": int(m[3]), "corrupt": int(m[4]),
             "revisions": int(m[5]), "broken": int(m[6])}

@@ -63,7 +63,7 @@ def test_admin_adds_resets_requotas_and_disables_a_user(
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("New password").fill("short")
     dialog.get_by_role("button", name="Set password").click()
-    expect(dialog.get_by_role("alert")).to_have_text("A password needs at least 8 characters.")
+    expect(dialog.get_by_role("alert")).to_have_text("The password needs 8 characters or more.")
     dialog.get_by_label("New password").fill("second-password")
     dialog.get_by_role("button", name="Set password").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
