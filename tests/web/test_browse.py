@@ -250,3 +250,24 @@ def test_the_open_folder_updates_live_when_another_device_changes_it(
             "/files/move", json={"from_path": "/Shared/old.txt", "to_path": "/Shared/renamed.txt"}
         )
     expect(page.locator(".item .name")).to_have_text(["new.txt", "renamed.txt"], timeout=10_000)
+
+
+def test_every_place_fits_the_phone_bar_of_an_admin(make_page: MakePage, server: Server) -> None:
+    """An admin's phone bar holds the most places (files, links, trash,
+    camera, account, admin, the bell): each is on the screen, side by side,
+    and big enough for a thumb; none pushes the page sideways."""
+    name = "boss-" + server.add_user()[0]
+    with server.client(server.token()) as admin:
+        r = admin.post("/admin/users", json={"username": name, "password": PASSWORD,
+                                             "is_admin": True})
+        assert r.status_code == 201, r.text
+    page = make_page(User(name, "", server), phone=True)
+    expect(page.locator("[data-loaded=true]")).to_be_visible()
+    places = page.locator(".sidebar li")
+    expect(places).to_have_count(7)
+    boxes = [places.nth(i).bounding_box() for i in range(7)]
+    assert all(b is not None for b in boxes)
+    for b in boxes:
+        assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 390, boxes
+        assert b["y"] > 700 and b["height"] >= 44 and b["width"] >= 44, boxes
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

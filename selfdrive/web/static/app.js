@@ -122,7 +122,7 @@ function Sidebar({ me, view }) {
       ${link(filesUrl('/'), 'files', 'folder', t('files'))}
       ${link('/links', 'links', 'link', t('links'))}
       ${link('/trash', 'trash', 'trash', t('trash'))}
-      ${link('/camera', 'camera', 'camera', t('camera'))}
+      ${link('/camera', 'camera', 'camera', t('cameraNav'))}
       ${link('/account', 'account', 'account', t('account'))}
       ${me.is_admin && link('/admin', 'admin', 'shield', t('admin'))}
       <li><${Bell} me=${me} /></li>

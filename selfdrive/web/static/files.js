@@ -125,7 +125,10 @@ export function FilesView({ route, onChanged }) {
   // in a share, no write is offered until it has said so.
   const role = listing.folder ? listing.folder.role : (inShare(path) ? null : 'owner')
   const readOnly = role !== 'owner' && role !== 'editor'
-  const canModify = (e) => !readOnly && e.path !== SHARED_ROOT && !(q && inShare(e.path))
+  // A search's matches say their own role (they may lie in any share).
+  const canModify = (e) => e.path !== SHARED_ROOT && (e.role
+    ? e.role === 'owner' || e.role === 'editor'
+    : !readOnly && !(q && inShare(e.path)))
   const withRole = (e) => (e.role ? e : {
     ...e, role: q ? (inShare(e.path) ? undefined : 'owner') : role,
     owner: listing.folder ? listing.folder.owner : undefined,
@@ -245,50 +248,54 @@ export function FilesView({ route, onChanged }) {
     }
   })
 
-  // Keyboard shortcuts (docs/web.md; `?` shows them).
+  // Keyboard shortcuts (docs/web.md; `?` shows them). The listener stays;
+  // the handler is this render's, so a key pressed before the effects of a
+  // new render have run (a listing that just arrived) sees the new items.
+  const onKey = useRef(null)
   useEffect(() => {
-    function onKey(e) {
-      if (document.querySelector('.backdrop') || preview || e.defaultPrevented) return
-      const typing = e.target.closest && e.target.closest('input, textarea, select, [contenteditable]')
-      if (typing) {
-        if (e.key === 'Escape' && e.target === searchInput.current) { clearSearch(); e.target.blur() }
-        return
-      }
-      const mod = e.ctrlKey || e.metaKey
-      const current = items[focus]
-      const step = mode === 'grid' ? gridCols.current : 1
-      const moveTo = (i) => {
-        const next = Math.max(0, Math.min(items.length - 1, i))
-        if (e.shiftKey) select(next, { range: true })
-        else setFocus(next)
-        e.preventDefault()
-      }
-      if (e.key === 'ArrowDown') moveTo(focus + step)
-      else if (e.key === 'ArrowUp' && e.altKey) { goUp(); e.preventDefault() }
-      else if (e.key === 'ArrowUp') moveTo(focus - step)
-      else if (e.key === 'ArrowRight' && mode === 'grid') moveTo(focus + 1)
-      else if (e.key === 'ArrowLeft' && mode === 'grid') moveTo(focus - 1)
-      else if (e.key === 'Home') moveTo(0)
-      else if (e.key === 'End') moveTo(items.length - 1)
-      else if (e.key === ' ' && current && !e.target.closest('button')) { select(focus, { toggle: true }); e.preventDefault() }
-      else if (e.key === 'Enter' && current && !e.target.closest('button, a')) { open(current); e.preventDefault() }
-      else if (mod && e.key.toLowerCase() === 'a') { setSelected(new Set(items.map((x) => x.path))); e.preventDefault() }
-      else if (e.key === 'Escape') { setSelected(new Set()); setMenu(null) }
-      else if (e.key === 'F2' && current && canModify(current)) { setRenaming(current.path); e.preventDefault() }
-      else if ((e.key === 'Delete' || (e.key === 'Backspace' && mod)) && (chosen.length || current) &&
-        (chosen.length ? chosen : [current]).every(canModify)) {
-        act.remove(chosen.length ? chosen : [current], afterRemove); e.preventDefault()
-      } else if (e.key === 'Backspace') { goUp(); e.preventDefault() }
-      else if (e.key === '?') { act.showShortcuts(); e.preventDefault() }
-      else if (e.key.toLowerCase() === 's' && !mod && !e.altKey && (chosen.length === 1 || (!chosen.length && current)) &&
-        (chosen[0] || current).path !== SHARED_ROOT) { share(chosen[0] || current); e.preventDefault() }
-      else if (e.key === '/') { searchInput.current.focus(); e.preventDefault() }
-      else if (e.key === 'N' && e.shiftKey && !readOnly) { makeFolder(); e.preventDefault() }
-      else if (e.key.toLowerCase() === 'u' && !mod && !readOnly) { fileInput.current.click(); e.preventDefault() }
+    const listener = (e) => onKey.current(e)
+    addEventListener('keydown', listener)
+    return () => removeEventListener('keydown', listener)
+  }, [])
+  onKey.current = (e) => {
+    if (document.querySelector('.backdrop') || preview || e.defaultPrevented) return
+    const typing = e.target.closest && e.target.closest('input, textarea, select, [contenteditable]')
+    if (typing) {
+      if (e.key === 'Escape' && e.target === searchInput.current) { clearSearch(); e.target.blur() }
+      return
     }
-    addEventListener('keydown', onKey)
-    return () => removeEventListener('keydown', onKey)
-  })
+    const mod = e.ctrlKey || e.metaKey
+    const current = items[focus]
+    const step = mode === 'grid' ? gridCols.current : 1
+    const moveTo = (i) => {
+      const next = Math.max(0, Math.min(items.length - 1, i))
+      if (e.shiftKey) select(next, { range: true })
+      else setFocus(next)
+      e.preventDefault()
+    }
+    if (e.key === 'ArrowDown') moveTo(focus + step)
+    else if (e.key === 'ArrowUp' && e.altKey) { goUp(); e.preventDefault() }
+    else if (e.key === 'ArrowUp') moveTo(focus - step)
+    else if (e.key === 'ArrowRight' && mode === 'grid') moveTo(focus + 1)
+    else if (e.key === 'ArrowLeft' && mode === 'grid') moveTo(focus - 1)
+    else if (e.key === 'Home') moveTo(0)
+    else if (e.key === 'End') moveTo(items.length - 1)
+    else if (e.key === ' ' && current && !e.target.closest('button')) { select(focus, { toggle: true }); e.preventDefault() }
+    else if (e.key === 'Enter' && current && !e.target.closest('button, a')) { open(current); e.preventDefault() }
+    else if (mod && e.key.toLowerCase() === 'a') { setSelected(new Set(items.map((x) => x.path))); e.preventDefault() }
+    else if (e.key === 'Escape') { setSelected(new Set()); setMenu(null) }
+    else if (e.key === 'F2' && current && canModify(current)) { setRenaming(current.path); e.preventDefault() }
+    else if ((e.key === 'Delete' || (e.key === 'Backspace' && mod)) && (chosen.length || current) &&
+      (chosen.length ? chosen : [current]).every(canModify)) {
+      act.remove(chosen.length ? chosen : [current], afterRemove); e.preventDefault()
+    } else if (e.key === 'Backspace') { goUp(); e.preventDefault() }
+    else if (e.key === '?') { act.showShortcuts(); e.preventDefault() }
+    else if (e.key.toLowerCase() === 's' && !mod && !e.altKey && (chosen.length === 1 || (!chosen.length && current)) &&
+      (chosen[0] || current).path !== SHARED_ROOT) { share(chosen[0] || current); e.preventDefault() }
+    else if (e.key === '/') { searchInput.current.focus(); e.preventDefault() }
+    else if (e.key === 'N' && e.shiftKey && !readOnly) { makeFolder(); e.preventDefault() }
+    else if (e.key.toLowerCase() === 'u' && !mod && !readOnly) { fileInput.current.click(); e.preventDefault() }
+  }
 
   function afterRemove() { setSelected(new Set()); reload() }
   function goUp() { if (path !== '/') navigate(filesUrl(parentOf(path))) }

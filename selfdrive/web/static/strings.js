@@ -313,6 +313,7 @@ export const en = {
   offlineText: 'selfdrive cannot reach its server. Your files show again as soon as the connection is back.',
   offlineBanner: 'Offline: nothing can be opened or saved until the connection is back.',
   camera: 'Camera upload',
+  cameraNav: 'Camera',
   cameraIntro: 'Pick photos and videos on this phone: they upload while this page stays open, and the ones already uploaded are skipped.',
   uploadTo: 'Upload to',
   shareTo: 'Shared files go to',
