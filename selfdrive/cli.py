@@ -42,7 +42,7 @@ from selfdrive.sync.errors import ClientError
 
 if TYPE_CHECKING:
     from selfdrive.services.backup import BackupService
-    from selfdrive.services.backup import Status as BackupStatus
+    from selfdrive.services.backup_targets import Status as BackupStatus
     from selfdrive.store.meta.coldtier import Usage as ColdUsage
 
 
@@ -349,8 +349,8 @@ async def _backup_now(backup: BackupService) -> int:
 
 
 async def _restore(args: argparse.Namespace) -> int:
-    from selfdrive.services.backup import s3_targets
     from selfdrive.services.backup_read import Source, catalogue
+    from selfdrive.services.backup_targets import s3_targets
     from selfdrive.services.restore import restore
     from selfdrive.store.keys import import_keyring, install_keyring, load_keyring
     from selfdrive.store.s3 import S3Bucket

@@ -45,7 +45,7 @@ from selfdrive.core.errors import Forbidden, NotFound
 from selfdrive.http.accesslog import Observer
 from selfdrive.http.endpoint import authenticate
 from selfdrive.http.errors import error_response
-from selfdrive.services.backup import Target
+from selfdrive.services.backup_targets import Target
 from selfdrive.services.runtime import Runtime
 from selfdrive.store.meta.stats import StoreStats, store_stats
 

@@ -34,8 +34,10 @@ The background loop (`run_forever`) makes a pass, then a snapshot when one is
 due (``snapshot_interval_s`` since the last one and something changed, or
 ``snapshot_after_changes`` changes); a target that fails is recorded and
 waited for, doubling the wait with jitter up to ``max_backoff_s``, while the
-other goes on.  Nothing here deletes a block from a bucket (that is for a
-later version, with a grace period longer than the local one).
+other goes on.  The buckets, their settings and backoff are in
+backup_targets.py; deleting blocks from the buckets, after a grace period
+longer than the local one, is bucket_gc.py's; moving old blocks to them,
+coldtier.py's.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import shutil
 import tempfile
 import time
@@ -53,7 +54,6 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from selfdrive.config import BackupConfig, ReplicaConfig
 from selfdrive.core.clock import Clock
 from selfdrive.core.errors import (
     BackupNotConfigured,
@@ -70,11 +70,17 @@ from selfdrive.services.backup_read import (
     fetch_snapshot,
     list_snapshots,
 )
+from selfdrive.services.backup_targets import (
+    BackupSettings,
+    Status,
+    Target,
+    TargetStatus,
+)
 from selfdrive.store.blockstore import BlockStore
 from selfdrive.store.meta import backup as q
 from selfdrive.store.meta import gc as gcq
 from selfdrive.store.meta.db import Database, backup_file
-from selfdrive.store.s3 import S3Bucket, S3Target, block_name
+from selfdrive.store.s3 import block_name
 from selfdrive.store.snapshot import seal_file
 
 log = logging.getLogger("selfdrive.backup")
@@ -96,22 +102,11 @@ MIN_SNAPSHOT_GAP_S = 60.0
 UNCHANGED_SNAPSHOT_S = 24 * 3600.0
 #: what the snapshots' key is derived for (store/keys.py, derived_key)
 SNAPSHOT_KEY_PURPOSE = "backup snapshots"
-#: the first wait after a failure (seconds), doubled up to max_backoff_s
-FIRST_BACKOFF_S = 1.0
 
 #: told (blocks done, blocks in the pass, bytes sent) as a pass goes on
 Progress = Callable[[int, int, int], None]
 #: one upload's end: (block id, target, bytes sent, the error or None)
 Outcome = tuple[bytes, str, int, BaseException | None]
-
-
-@dataclass(frozen=True)
-class BackupSettings:
-    snapshot_interval_s: float = 3600.0
-    snapshot_after_changes: int = 1000
-    keep_snapshots: int = 7
-    parallel_uploads: int = 8
-    max_backoff_s: float = 300.0
 
 
 @dataclass
@@ -126,25 +121,6 @@ class PassReport:
     unavailable: dict[str, str] = field(default_factory=dict)
     #: per target: blocks uploaded to it
     uploaded_to: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TargetStatus:
-    name: str
-    where: str
-    pending: q.Pending
-    state: q.TargetState | None
-
-
-@dataclass(frozen=True)
-class Status:
-    configured: bool
-    targets: list[TargetStatus]
-    state: q.State
-
-    @property
-    def pending_blocks(self) -> int:
-        return sum(t.pending.blocks for t in self.targets)
 
 
 @dataclass(frozen=True)
@@ -165,65 +141,6 @@ class VerifyReport:
     @property
     def whole(self) -> bool:
         return all(t.whole for t in self.targets)
-
-
-@dataclass
-class Target:
-    """A bucket blocks go to, and how tries to reach it are going (in this
-    process: the figures of /metrics and the loop's backoff)."""
-
-    name: str
-    bucket: S3Bucket
-    healthy: bool = True
-    failures_in_a_row: int = 0
-    #: time.monotonic() before which the loop leaves this target alone
-    retry_at: float = 0.0
-    uploaded_blocks: int = 0
-    uploaded_bytes: int = 0
-    failures: int = 0
-
-    def failed(self, max_backoff_s: float) -> float:
-        """Note a failure; returns the wait before the next try (with jitter:
-        many servers do not retry in step)."""
-        self.healthy = False
-        self.failures_in_a_row += 1
-        wait = min(max_backoff_s, FIRST_BACKOFF_S * 2.0 ** (self.failures_in_a_row - 1))
-        wait *= random.uniform(0.5, 1.0)
-        self.retry_at = time.monotonic() + wait
-        return wait
-
-    def worked(self) -> None:
-        self.healthy = True
-        self.failures_in_a_row = 0
-        self.retry_at = 0.0
-
-
-def _target(b: BackupConfig | ReplicaConfig, parallel: int, max_backoff_s: float) -> S3Target:
-    return S3Target(
-        bucket=b.bucket, endpoint_url=b.endpoint_url, region=b.region, prefix=b.prefix,
-        access_key_id=b.access_key_id, secret_access_key=b.secret_access_key,
-        max_in_flight=parallel,
-        # one request's own retries (obstore) stop within the loop's longest wait
-        retry_timeout_s=min(60.0, max(2.0, max_backoff_s)),
-    )
-
-
-def s3_targets(b: BackupConfig) -> list[tuple[str, S3Target]]:
-    """The buckets [backup] and [backup.replica] name, primary first; [] when
-    backup is off (no bucket)."""
-    if not b.bucket:
-        return []
-    out = [(q.PRIMARY, _target(b, b.parallel_uploads, b.max_backoff_s))]
-    if b.replica.bucket:
-        out.append((q.REPLICA, _target(b.replica, b.parallel_uploads, b.max_backoff_s)))
-    return out
-
-
-def backup_settings(b: BackupConfig) -> BackupSettings:
-    return BackupSettings(
-        snapshot_interval_s=b.snapshot_interval_s, snapshot_after_changes=b.snapshot_after_changes,
-        keep_snapshots=b.keep_snapshots, parallel_uploads=b.parallel_uploads,
-        max_backoff_s=b.max_backoff_s)
 
 
 def snapshot_id_at(ms: int) -> str:

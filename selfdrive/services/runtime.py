@@ -19,14 +19,9 @@ from selfdrive.services import retention
 from selfdrive.services.activity import ActivityService
 from selfdrive.services.admin import AdminService
 from selfdrive.services.auth import AuthService
-from selfdrive.services.backup import (
-    SNAPSHOT_KEY_PURPOSE,
-    BackupService,
-    Target,
-    backup_settings,
-    s3_targets,
-)
+from selfdrive.services.backup import SNAPSHOT_KEY_PURPOSE, BackupService
 from selfdrive.services.backup_read import Source
+from selfdrive.services.backup_targets import Target, backup_settings, s3_targets
 from selfdrive.services.blocks import BlockService
 from selfdrive.services.bucket_gc import BucketGc
 from selfdrive.services.changes import ChangeFeed, FeedSettings

@@ -12,7 +12,7 @@ import pytest
 from selfdrive.config import load
 from selfdrive.core.clock import SystemClock
 from selfdrive.services.auth import Principal
-from selfdrive.services.backup import Status
+from selfdrive.services.backup_targets import Status
 from selfdrive.services.runtime import Runtime, open_runtime
 from selfdrive.store.meta.backup import Pending, TargetState
 from tests.backup.s3proxy import S3FaultProxy

@@ -16,10 +16,10 @@ from selfdrive.services.backup import (
     USERS_QUIET_S,
     WHILE_USERS_UPLOAD,
     BackupService,
-    BackupSettings,
     Gate,
 )
 from selfdrive.services.backup_read import SNAPSHOTS
+from selfdrive.services.backup_targets import BackupSettings
 from selfdrive.services.runtime import Runtime
 from selfdrive.store.s3 import S3Bucket, S3Target, block_name
 from tests.backup.conftest import OpenRuntime, alice, body, pending, primary
