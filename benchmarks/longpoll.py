@@ -3,7 +3,7 @@ what they cost in memory. With several --loops, every scenario runs on a server 
 [server] event_loop in turn (and --rounds times), so the loops compare side by side.
 
     python benchmarks/longpoll.py [--waiters 10000] [--users 100] [--batch 500]
-                                  [--data-dir DIR] [--keep] [--loops auto|asyncio,uvloop]
+                                  [--data-dir DIR] [--keep] [--loops asyncio|asyncio,uvloop]
                                   [--rounds N] [--scenarios one,many]
 
 Two scenarios, each on a fresh `selfdrive serve` (one process) on 127.0.0.1:
@@ -468,9 +468,9 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="parent of the work dir (default the system temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
-    ap.add_argument("--loops", default="auto",
+    ap.add_argument("--loops", default="asyncio",
                     help="[server] event_loop values to run, side by side, comma-separated"
-                         " (default auto; e.g. asyncio,uvloop)")
+                         " (default asyncio; e.g. asyncio,uvloop)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="run every scenario on every loop this many times, in turn (default 1)")
     ap.add_argument("--scenarios", default="one,many",
@@ -492,7 +492,7 @@ def main() -> int:
                     f"[limits]\nmax_waiters = {max(20_000, 2 * args.waiters)}\n")
             for round_ in range(1, args.rounds + 1):
                 for loop in loops:
-                    tag = "" if loops == ["auto"] else f", {loop}"
+                    tag = "" if loops == ["asyncio"] else f", {loop}"
                     tag += f", round {round_}" if args.rounds > 1 else ""
                     config = work / f"{loop}.toml"
                     if "one" in scenarios:

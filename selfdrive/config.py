@@ -35,7 +35,7 @@ MIN_GC_GRACE_S = 60
 GIB = 1024**3
 
 
-EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+EVENT_LOOPS = ("asyncio", "uvloop")
 
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -61,10 +61,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     #: addresses or networks of reverse proxies whose X-Forwarded-For, -Proto
     #: and -Host are believed; from anyone else those headers are ignored
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
-    #: "auto" (uvloop where it is installed, else asyncio's own loop),
-    #: "uvloop" or "asyncio"; uvloop answers 10,000 long polls about a third
-    #: sooner for a third less CPU (docs/benchmarks.md, "Long poll")
-    event_loop: str = "auto"
+    #: "asyncio" (Python's own loop) or "uvloop" (pip install 'selfdrive[uvloop]');
+    #: measured side by side, uvloop did not wake 10,000 long polls more reliably
+    #: (docs/benchmarks.md, "Long poll")
+    event_loop: str = "asyncio"
 
 
 class StorageConfig(msgspec.Struct, forbid_unknown_fields=True):

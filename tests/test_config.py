@@ -241,8 +241,8 @@ def test_values_the_types_allow_but_the_server_does_not(tmp_path: Path) -> None:
         load(None, env={**env, "SELFDRIVE_SERVER_PORT": "70000"})
     with pytest.raises(ConfigError, match=r"^storage\.cipher: unknown cipher 'rot13'$"):
         load(None, env={**env, "SELFDRIVE_STORAGE_CIPHER": "rot13"})
-    with pytest.raises(ConfigError, match=r"^server\.event_loop: expected one of auto, uvloop,"
-                                          r" asyncio, got 'trio'$"):
+    with pytest.raises(ConfigError, match=r"^server\.event_loop: expected one of asyncio, uvloop,"
+                                          r" got 'trio'$"):
         load(None, env={**env, "SELFDRIVE_SERVER_EVENT_LOOP": "trio"})
 
 
@@ -253,17 +253,16 @@ def test_the_event_loop_choice() -> None:
 
     from selfdrive.http.server import loop_factory
 
-    assert loop_factory("auto") is uvloop.new_event_loop
     assert loop_factory("uvloop") is uvloop.new_event_loop
     assert loop_factory("asyncio") is asyncio.new_event_loop
 
 
-def test_the_server_runs_on_asyncio_s_own_loop_too(tmp_path: Path) -> None:
-    """The whole suite serves on uvloop ("auto"); this one server runs on the
-    loop a platform without uvloop gets, and answers an upload and a long poll."""
+def test_the_server_runs_on_uvloop_too(tmp_path: Path) -> None:
+    """The whole suite serves on asyncio's loop (the default); this one server
+    runs on uvloop, and answers an upload and a long poll."""
     from tests.conftest import Server
 
-    server = Server(data_dir=tmp_path / "data", env={"SELFDRIVE_SERVER_EVENT_LOOP": "asyncio"})
+    server = Server(data_dir=tmp_path / "data", env={"SELFDRIVE_SERVER_EVENT_LOOP": "uvloop"})
     server.start()
     try:
         with server.client(server.token()) as client:

@@ -44,19 +44,19 @@ def tune_allocator() -> None:
 
 
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The event loop that serves: [server] event_loop.  uvloop (libuv, in C)
-    sends each answer with less Python work, which is what a wake-up of
-    10,000 long polls costs; "auto" takes it where it is installed (it is a
-    dependency on Linux and macOS) and asyncio's loop elsewhere."""
-    if choice != "asyncio":
+    """The event loop that serves: [server] event_loop, "asyncio" (Python's
+    own) or "uvloop" (libuv, in C; an optional extra).  Side by side, uvloop
+    woke 10,000 long polls a little sooner in the median but missed 2 s in
+    two runs of seven, where asyncio's loop never did (docs/benchmarks.md,
+    "Long poll"), so it is a choice to measure with (benchmarks/longpoll.py
+    --loops), not the default."""
+    if choice == "uvloop":
         try:
             import uvloop
         except ImportError:
-            if choice == "uvloop":
-                raise ConfigError("server.event_loop = \"uvloop\", but uvloop is not installed"
-                                  " (pip install uvloop)") from None
-        else:
-            return uvloop.new_event_loop
+            raise ConfigError("server.event_loop = \"uvloop\", but uvloop is not installed"
+                              " (pip install 'selfdrive[uvloop]')") from None
+        return uvloop.new_event_loop
     return asyncio.new_event_loop
 
 
