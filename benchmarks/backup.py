@@ -1,6 +1,6 @@
 """Backup to S3: replication throughput, what users see meanwhile, restore time.
 
-    python benchmarks/backup.py [--size-mib 2048] [--user-mib 256] [--files 10000]
+    python benchmarks/backup.py [--size-mib 2048] [--user-mib 1024] [--files 10000]
                                 [--parallel 8] [--replica] [--keep]
 
 Against moto's S3 server (``python -m moto.server``, in memory) on 127.0.0.1
@@ -56,11 +56,13 @@ BUCKET, REPLICA = "bench-primary", "bench-replica"
 
 
 @contextmanager
-def moto(log: Path) -> Iterator[str]:
+def moto(log: Path, nice: int = 0) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1; with *nice*, at that CPU priority."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                 "-p", str(port)], stdout=out, stderr=subprocess.STDOUT)
+                                 "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -260,20 +262,24 @@ def restore(work: Path, url: str, args: argparse.Namespace) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=2048, help="new data to replicate")
-    ap.add_argument("--user-mib", type=int, default=256,
+    ap.add_argument("--user-mib", type=int, default=1024,
                     help="what users upload, without and during replication")
     ap.add_argument("--files", type=int, default=10_000, help="files to restore (0: skip)")
     ap.add_argument("--parallel", type=int, default=8, help="[backup] parallel_uploads")
     ap.add_argument("--replica", action="store_true", help="a replica bucket too")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
+    ap.add_argument("--moto-nice", type=int, default=0,
+                    help="run moto at this nice level (19: it gets only CPU the server and"
+                         " users leave, as a bucket on another machine takes none)")
     args = ap.parse_args()
     with work_dir("selfdrive-backup-", Path("/var/tmp"), args.keep) as work, \
-            moto(work / "moto.log") as url:
+            moto(work / "moto.log", args.moto_nice) as url:
         rows = replication(work, url, args)
         if args.files:
             rows += restore(work, url, args)
     print(f"# selfdrive backup figures\n\n{machine()}\n- S3 server: moto {_moto_version()}"
-          f" on 127.0.0.1 (in memory); parallel_uploads = {args.parallel}\n")
+          f" on 127.0.0.1 (in memory, nice {args.moto_nice});"
+          f" parallel_uploads = {args.parallel}\n")
     print("| figure | value |\n|---|---|")
     print("\n".join(rows))
 

@@ -16,9 +16,11 @@ Terms (docs/backup.md):
 - a *pass* walks the queue once, oldest first, in batches of `BATCH` blocks;
   in a batch, at most ``parallel_uploads`` blocks are read from the local
   store at once (so at most that many are in memory); while users upload
-  (a block arrived within `USERS_QUIET_S`), at most `WHILE_USERS_UPLOAD`,
-  so that replication takes little of the CPU and disk they need (measured:
-  benchmarks/backup.py, docs/backup.md).  Each block is read once and
+  (a block arrived within `USERS_QUIET_S`), none is started, so that
+  replication takes none of the CPU and disk they need (measured:
+  benchmarks/backup.py, docs/benchmarks.md), except one at a time once users
+  have kept it waiting `MAX_YIELD_S`: a server that never stops receiving
+  still gets its backup.  Each block is read once and
   sent to every target it is queued for; then one short transaction removes
   what the buckets now have.  A target whose upload fails (after the S3
   client's own retries) is left alone for the rest of the pass.
@@ -86,10 +88,14 @@ from selfdrive.store.snapshot import seal_file
 log = logging.getLogger("selfdrive.backup")
 
 BATCH = 200
-#: blocks copied at once while users upload (at most parallel_uploads)
-WHILE_USERS_UPLOAD = 2
+#: blocks copied at once while users upload: none (2 at once still cost
+#: users 17-41% of their upload rate on 2 CPUs, docs/benchmarks.md)
+WHILE_USERS_UPLOAD = 0
 #: users count as uploading until this long after their last block arrived (seconds)
 USERS_QUIET_S = 2.0
+#: after waiting this long for users in one go, copying goes on one block at
+#: a time while they upload (seconds)
+MAX_YIELD_S = 600.0
 #: a pass records what the buckets acknowledged once this many uploads
 #: ended, or this long after it last did (seconds), whichever comes first
 FLUSH_OUTCOMES = 32
@@ -188,6 +194,8 @@ class BackupService:
         self.users_activity = users_activity
         self._activity_seen = users_activity()
         self._users_until = 0.0
+        #: when copying began to wait for users (None: it is not waiting)
+        self._yielding_since: float | None = None
         # figures for /metrics, kept by the loop
         self.pending: dict[str, q.Pending] = {}
         self.last_snapshot_ms: int | None = None
@@ -201,13 +209,19 @@ class BackupService:
         return all(t.healthy for t in self.targets)
 
     def parallel_now(self) -> int:
-        """Blocks to copy at once now: fewer while users upload."""
+        """Blocks to copy at once now: none while users upload (one once they
+        have kept copying waiting MAX_YIELD_S), else parallel_uploads."""
         now, seen = self.clock.monotonic(), self.users_activity()
         if seen != self._activity_seen:
             self._activity_seen, self._users_until = seen, now + USERS_QUIET_S
-        if now < self._users_until:
-            return min(WHILE_USERS_UPLOAD, self.settings.parallel_uploads)
-        return self.settings.parallel_uploads
+        if now >= self._users_until:
+            self._yielding_since = None
+            return self.settings.parallel_uploads
+        if self._yielding_since is None:
+            self._yielding_since = now
+        if now - self._yielding_since >= MAX_YIELD_S:
+            return 1
+        return min(WHILE_USERS_UPLOAD, self.settings.parallel_uploads)
 
     def pending_of(self, target: str) -> q.Pending:
         """What the last look at the queue found pending for *target*."""

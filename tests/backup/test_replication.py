@@ -13,6 +13,7 @@ import pytest
 from selfdrive.core.clock import FakeClock
 from selfdrive.core.errors import StorageError
 from selfdrive.services.backup import (
+    MAX_YIELD_S,
     USERS_QUIET_S,
     WHILE_USERS_UPLOAD,
     BackupService,
@@ -192,11 +193,25 @@ async def test_copying_yields_to_users_uploading(
                            users_activity=lambda: received[0])
     assert backup.parallel_now() == 8
     received[0] += 1
-    assert backup.parallel_now() == 2
+    assert backup.parallel_now() == WHILE_USERS_UPLOAD == 0
     clock.advance(USERS_QUIET_S - 0.1)
-    assert backup.parallel_now() == 2
+    assert backup.parallel_now() == 0
     clock.advance(0.2)
     assert backup.parallel_now() == 8
+    # Users who never stop uploading do not starve the backup: after
+    # MAX_YIELD_S of waiting, one block at a time; a quiet moment resets it.
+    waited = 0.0
+    while waited < MAX_YIELD_S:
+        received[0] += 1
+        assert backup.parallel_now() == 0
+        clock.advance(1.0)
+        waited += 1.0
+    received[0] += 1
+    assert backup.parallel_now() == 1
+    clock.advance(USERS_QUIET_S + 0.1)
+    assert backup.parallel_now() == 8
+    received[0] += 1
+    assert backup.parallel_now() == 0
 
     limit, peak = [3], [0]
     gate = Gate(lambda: limit[0])
