@@ -292,7 +292,11 @@ class BackupService:
                                     if len(targets) > 1 else report.unavailable[targets[0].name])
         return report
 
-    async def _pass(self, targets: Sequence[Target], progress: Progress | None) -> PassReport:
+    async def _pass(self, targets: Sequence[Target], progress: Progress | None, *,
+                    yield_to_users: bool = False) -> PassReport:
+        """One walk of the queue; *yield_to_users*: the background loop's,
+        which copies only as many blocks at once as `parallel_now` says (an
+        explicit pass, `selfdrive backup now`'s, goes at full speed)."""
         await self.bind()
         async with self._lock:
             report = PassReport()
@@ -305,7 +309,7 @@ class BackupService:
                     batch = await q.next_batch(conn, list(live), BATCH, after)
                 if not batch:
                     break
-                await self._copy_batch(batch, live, report)
+                await self._copy_batch(batch, live, report, yield_to_users)
                 after = (batch[-1].queued_at, batch[-1].block_id)
                 if progress is not None:
                     progress(report.uploaded + report.failed + report.gone, total,
@@ -316,8 +320,9 @@ class BackupService:
         return report
 
     async def _copy_batch(self, batch: Sequence[q.Queued], live: dict[str, Target],
-                          report: PassReport) -> None:
-        gate = Gate(self.parallel_now)
+                          report: PassReport, yield_to_users: bool) -> None:
+        gate = Gate(self.parallel_now if yield_to_users
+                    else lambda: self.settings.parallel_uploads)
         down: dict[str, str] = {}
         unrecorded: list[Outcome] = []
         flushing = asyncio.Lock()
@@ -575,7 +580,7 @@ class BackupService:
         ready = [t for t in self.targets if t.retry_at <= now]
         if not ready:
             return
-        report = await self._pass(ready, None)
+        report = await self._pass(ready, None, yield_to_users=True)
         for target in ready:
             if target.name in report.unavailable:
                 wait = target.failed(self.settings.max_backoff_s)
