@@ -135,8 +135,10 @@ def test_video_and_audio_stream_with_seeking(make_page: MakePage, user: User) ->
         page.wait_for_function(
             f"() => document.querySelector('.preview {role}').readyState >= 1", timeout=20_000
         )
+        # A recorded WebM carries no duration: Chromium estimates it by reading
+        # the end of the file, and reports Infinity until then (CI saw it once).
         assert media.evaluate("m => m.duration") > 1
-        media.evaluate("m => { m.currentTime = m.duration / 2 }")
+        media.evaluate("m => { m.currentTime = 1 }")
         page.wait_for_function(
             f"() => {{ const m = document.querySelector('.preview {role}');"
             " return !m.seeking && m.currentTime > 0.5 }"
