@@ -36,6 +36,7 @@ from selfdrive.config import (
 )
 from selfdrive.core.clock import SystemClock
 from selfdrive.core.errors import BucketUnavailable, SelfdriveError, StorageError
+from selfdrive.services.admin import CONSOLE, UserChange
 from selfdrive.services.runtime import Runtime, ensure_admin, open_runtime
 from selfdrive.store.keys import KeyringError
 from selfdrive.sync.errors import ClientError
@@ -72,6 +73,26 @@ def parser() -> argparse.ArgumentParser:
     _common(add)
     ls = user.add_parser("list", help="list users")
     _common(ls)
+    change = user.add_parser("set", help="change a user's quota, admin rights, or disable them")
+    change.add_argument("name")
+    change.add_argument("--quota", help="new storage quota, e.g. 50GB")
+    role = change.add_mutually_exclusive_group()
+    role.add_argument("--admin", dest="is_admin", action="store_const", const=True,
+                      help="make the user an administrator")
+    role.add_argument("--no-admin", dest="is_admin", action="store_const", const=False,
+                      help="take the user's admin rights")
+    state = change.add_mutually_exclusive_group()
+    state.add_argument("--disable", dest="disabled", action="store_const", const=True,
+                       help="end the user's devices and sessions and refuse sign-in;"
+                            " their files and shares stay")
+    state.add_argument("--enable", dest="disabled", action="store_const", const=False,
+                       help="let a disabled user sign in again")
+    _common(change)
+    passwd = user.add_parser("password", help="set a user's password (e.g. a forgotten one)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input instead of asking")
+    _common(passwd)
 
     gc = sub.add_parser("gc", help="expire the trash, thin revisions, free unreferenced blocks")
     _common(gc)
@@ -513,10 +534,35 @@ async def _user_add(args: argparse.Namespace) -> int:
 async def _user_list(args: argparse.Namespace) -> int:
     async with _runtime(*_load(args)) as runtime:
         users = await runtime.auth.list_users()
-    print(f"{'NAME':<24} {'ADMIN':<6} {'USED':>10} {'QUOTA':>10}")
+    print(f"{'NAME':<24} {'ADMIN':<6} {'USED':>10} {'QUOTA':>10}  STATE")
     for u in users:
         print(f"{u.name:<24} {'yes' if u.is_admin else 'no':<6} {_human(u.used_bytes):>10}"
-              f" {_human(u.quota_bytes):>10}")
+              f" {_human(u.quota_bytes):>10}  {'disabled' if u.disabled_at else 'active'}")
+    return 0
+
+
+async def _user_set(args: argparse.Namespace) -> int:
+    change = UserChange(quota_bytes=parse_size(args.quota) if args.quota else None,
+                        is_admin=args.is_admin, disabled=args.disabled)
+    if change == UserChange():
+        raise SelfdriveError("nothing to change: give --quota, --admin/--no-admin"
+                             " or --disable/--enable")
+    async with _runtime(*_load(args)) as runtime:
+        user = await runtime.admin.user_named(CONSOLE, args.name)
+        user = await runtime.admin.change_user(CONSOLE, user.id, change)
+    print(f"User {user.name!r}: quota {_human(user.quota_bytes)}"
+          f"{', admin' if user.is_admin else ''}{', disabled' if user.disabled_at else ''}")
+    return 0
+
+
+async def _user_password(args: argparse.Namespace) -> int:
+    config, secrets_ = _load(args)
+    password = _read_password(args.password_stdin)
+    async with _runtime(config, secrets_) as runtime:
+        user = await runtime.admin.user_named(CONSOLE, args.name)
+        await runtime.admin.reset_password(CONSOLE, user.id, password)
+    print(f"New password set for {user.name!r}; their signed-in devices stay signed in"
+          " (`selfdrive user set --disable` ends them)")
     return 0
 
 
@@ -614,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
                 "app-password": _app_password, "config": _config, "doctor": _doctor,
                 "admin": _admin, "backup": _backup, "restore": _restore, "key": _key}
     if args.command == "user":
-        run = _user_add if args.user_cmd == "add" else _user_list
+        run = {"add": _user_add, "list": _user_list, "set": _user_set,
+               "password": _user_password}[args.user_cmd]
     elif args.command == "sync":
         from selfdrive.sync import command
 

@@ -86,6 +86,73 @@ def test_user_add_errors(server: Server) -> None:
     assert r.returncode == 2 and "not a size" in r.stderr
 
 
+def test_user_set_and_password_while_the_server_runs(server: Server) -> None:
+    data = server.data_dir
+    name, token = server.add_user(quota="5GB")
+    dav_auth = (name, "user-password-1")
+    assert httpx.request("PROPFIND", server.base_url + "/dav/", auth=dav_auth,
+                         headers={"Depth": "0"}).status_code == 207
+    assert "quota 1.0 GB" in cli("user", "set", name, "--quota", "1GB", data=data).stdout
+    with server.client(token) as c:
+        assert c.get("/me").json()["quota_bytes"] == 1_000_000_000
+    # A forgotten password: the console sets a new one; signed-in devices stay.
+    cli("user", "password", name, "--password-stdin", data=data, stdin="a-new-password\n")
+    r = httpx.post(server.base_url + "/api/v1/auth/tokens", json={
+        "username": name, "password": "user-password-1", "device_name": "x"})
+    assert r.status_code == 401
+    assert httpx.request("PROPFIND", server.base_url + "/dav/", auth=dav_auth,
+                         headers={"Depth": "0"}).status_code == 401
+    server.token(name, "a-new-password")
+    with server.client(token) as c:
+        assert c.get("/me").status_code == 200
+    # Disabling ends the running server's sessions at once and refuses sign-in.
+    assert "disabled" in cli("user", "set", name, "--disable", data=data).stdout
+    with server.client(token) as c:
+        assert c.get("/me").status_code == 401
+    r = httpx.post(server.base_url + "/api/v1/auth/tokens", json={
+        "username": name, "password": "a-new-password", "device_name": "x"})
+    assert r.status_code in (401, 403)
+    rows = {line.split()[0]: line.split() for line in
+            cli("user", "list", data=data).stdout.splitlines()[1:]}
+    assert rows[name][-1] == "disabled" and rows["admin"][-1] == "active"
+    cli("user", "set", name, "--enable", "--admin", data=data)
+    token = server.token(name, "a-new-password")
+    with server.client(token) as c:
+        assert c.get("/me").json()["is_admin"] is True
+    cli("user", "set", name, "--no-admin", data=data)
+
+
+def test_user_set_and_password_errors(tmp_path: Path) -> None:
+    server = Server(data_dir=tmp_path / "data")  # "admin" its only admin
+    server.start()
+    try:
+        _user_set_and_password_errors(server)
+    finally:
+        server.stop()
+
+
+def _user_set_and_password_errors(server: Server) -> None:
+    data = server.data_dir
+    r = cli("user", "set", "nobody", "--quota", "1GB", data=data, check=False)
+    assert r.returncode == 1 and "no user 'nobody'" in r.stderr
+    r = cli("user", "set", "admin", data=data, check=False)
+    assert r.returncode == 1 and "nothing to change" in r.stderr
+    r = cli("user", "set", "admin", "--admin", "--no-admin", data=data, check=False)
+    assert r.returncode == 2
+    # the console may not leave the server without an active admin
+    r = cli("user", "set", "admin", "--disable", data=data, check=False)
+    assert r.returncode == 1 and "no active admin" in r.stderr
+    r = cli("user", "set", "admin", "--no-admin", data=data, check=False)
+    assert r.returncode == 1 and "no active admin" in r.stderr
+    r = cli("user", "password", "admin", "--password-stdin", data=data, stdin="short\n",
+            check=False)
+    assert r.returncode == 1 and "8 characters" in r.stderr
+    r = cli("user", "password", "nobody", "--password-stdin", data=data,
+            stdin="long-enough-pw\n", check=False)
+    assert r.returncode == 1 and "no user" in r.stderr
+    server.token()  # the admin's password is unchanged through all that
+
+
 def test_config_file_and_flags(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "selfdrive.toml"

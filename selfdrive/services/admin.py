@@ -16,6 +16,9 @@ each other at once cannot both win.
 
 Every public method takes the caller and refuses anyone but an admin
 (Forbidden); the HTTP layer refuses them earlier too (``admin=True`` routes).
+The CLI acts as `CONSOLE`: whoever can run commands on the server's data dir
+is its operator, an admin who is no user, so the lockout rule about oneself
+never applies to them; the rule about the last active admin does.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ from selfdrive.store.meta.stats import StoreStats, store_stats
 
 #: the largest quota accepted (8 EiB less one: what SQLite's INTEGER holds)
 MAX_QUOTA_BYTES = 2**63 - 1
+
+
+#: the operator at the server's console (`selfdrive user set`, `user password`)
+CONSOLE = Principal(user_id=0, username="(console)", is_admin=True, device_id=None,
+                    device_name=None, kind="console")
 
 
 def require_admin(who: Principal) -> None:
@@ -147,6 +155,14 @@ class AdminService:
         require_admin(who)
         quota = self.default_quota_bytes if quota_bytes is None else _quota(quota_bytes)
         return await self.auth.create_user(name, password, is_admin=is_admin, quota_bytes=quota)
+
+    async def user_named(self, who: Principal, name: str) -> User:
+        require_admin(who)
+        async with self.db.read() as conn:
+            user = await q.user_by_name(conn, name)
+        if user is None:
+            raise NotFound(f"there is no user {name!r}")
+        return user
 
     async def reset_password(self, who: Principal, user_id: int, password: str) -> User:
         """A new password; the user's devices and sessions go on (disable the
