@@ -92,9 +92,10 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     #: long-poll waiters one server holds at once; past it waits answer at once
     #: with a backoff hint
     max_waiters: int = 20_000
-    #: unfinished resumable uploads one user may have at once
+    #: unfinished resumable uploads one user may have at once (and, apart, each file drop)
     max_open_uploads: int = 20
-    #: staged tails (bytes after the last block boundary) one user's unfinished uploads may hold
+    #: staged tails (bytes after the last block boundary) one user's unfinished uploads may
+    #: hold (and, apart, each file drop's)
     max_staging_bytes: int = 256 * 1024 * 1024
 
 

@@ -473,7 +473,7 @@ class LinkService:
             try:
                 return await _for_visitor(uploads.create(
                     _as_owner(visit), paths.join_parts([*visit.parts, free]), length,
-                    base_rev=0, metadata=metadata))
+                    base_rev=0, metadata=metadata, link_id=visit.link.id))
             except (RevisionConflict, NotAFile):
                 continue  # the name was taken meanwhile: the next one
         raise RevisionConflict("files of that name keep arriving; send it again")
@@ -485,8 +485,10 @@ class LinkService:
         async with self.db.read() as conn:
             row = await uploadsq.by_token(conn, token)
         # A drop's uploads are the owner's, made by no device of theirs (the
-        # owner's own have one), for a file in the folder as it is now.
+        # owner's own have one) through this link, for a file in the folder as
+        # it is now.  (link_id is None: made before migration 0017.)
         if (row is None or row.user_id != visit.owner.id or row.device_id is not None
+                or row.link_id not in (None, visit.link.id)
                 or paths.split_path(row.path)[:-1] != visit.parts):
             raise NotFound(_NO_UPLOAD)
         return await uploads.status(_as_owner(visit), token)

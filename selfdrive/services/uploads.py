@@ -185,13 +185,15 @@ class UploadService:
     async def create(
         self, who: Principal, path: str, length: int, *, base_rev: int | None = None,
         mtime: int | None = None, metadata: str = "", executable: bool = False,
+        link_id: int | None = None,
     ) -> Upload:
         """A new, empty upload of *length* bytes for *path* (its revision
-        *executable* or not).
+        *executable* or not), the user's own or, with *link_id*, a file drop's.
 
         Everything that can be known now is checked now: the path, the size
         against the limit and the quota, what is in the way, base_rev, and the
-        user's unfinished uploads.
+        unfinished uploads of its pool (the user's own, or the drop's: a
+        visitor's never block the owner's).
         """
         parts = paths.split_path(path)
         if not parts:
@@ -208,7 +210,7 @@ class UploadService:
             user = await usersq.user_by_id(conn, who.user_id)
             if user is None:
                 raise NotFound("your account no longer exists")
-            count, reserved, _staged = await uq.open_totals(conn, user.id)
+            count, reserved, _staged = await uq.open_totals(conn, user.id, link_id)
             if count >= self.limits.max_open:
                 raise TooManyUploads(
                     f"you have {count} unfinished uploads, the most allowed; finish or"
@@ -225,7 +227,7 @@ class UploadService:
                 conn, token=token, user_id=user.id, path=paths.join_parts(parts),
                 device_id=who.device_id, length=length, base_rev=base_rev, mtime=mtime,
                 metadata=metadata, now=now, expires_at=now + self.limits.expiry_ms,
-                executable=executable,
+                executable=executable, link_id=link_id,
             )
             row = await uq.by_token(conn, token)
         assert row is not None
@@ -422,10 +424,10 @@ class UploadService:
         cut = bool(fresh) or parts_end != row.parts_end
         new_end = parts_end + sum(r.size for r in fresh)
         async with self.db.read() as conn:
-            _, _, staged = await uq.open_totals(conn, row.user_id)
+            _, _, staged = await uq.open_totals(conn, row.user_id, row.link_id)
         if staged - row.staged_len + len(tail) > self.limits.max_staging_bytes:
-            log.info("upload %s: staging is full for its user; keeping whole blocks only",
-                     row.token)
+            log.info("upload %s: staging is full for its pool (the user's or a drop's);"
+                     " keeping whole blocks only", row.token)
             tail = b""
         if not tail:
             at, length, gen = new_end, 0, row.staged_gen

@@ -215,3 +215,45 @@ def test_over_the_owners_quota_nothing_is_half_written(
         head = visitor.head(where, headers={"Tus-Resumable": "1.0.0"})
         assert head.status_code == 200 and int(head.headers["upload-offset"]) <= 60_000
         assert owner.names(top) == ["own.bin"]
+
+
+def test_a_drops_unfinished_uploads_never_block_the_owners(
+    server: Server, visitor: httpx.Client,
+) -> None:
+    """Each drop has its own limit of unfinished uploads (max_open_uploads,
+    20), apart from its owner's, and its uploads answer through it only."""
+    name, token = server.add_user()
+    with server.client(token) as c:
+        owner = Person(name, c)
+        top = new_folder(owner, "pools")
+        drop_a, drop_b = (str(owner.link(top, allow_upload=True)["url"]) for _ in "ab")
+        started = []
+        for i in range(20):
+            r = _create(visitor, drop_a, 1, filename=f"{i}.txt")
+            assert r.status_code == 201, r.text
+            started.append(r.headers["location"])
+        r = _create(visitor, drop_a, 1, filename="one-more.txt")
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_uploads"
+        assert "20" not in r.json()["error"]["message"]  # nothing of the owner's state
+        # The owner's own uploads have all their room, and another drop its own.
+        own = []
+        for i in range(20):
+            r = c.post("/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1",
+                                            "Upload-Metadata": _meta(path=f"{top}/own{i}")})
+            assert r.status_code == 201, r.text
+            own.append(r.headers["location"])
+        r = c.post("/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1",
+                                        "Upload-Metadata": _meta(path=f"{top}/own-more")})
+        assert r.status_code == 429 and "20 unfinished" in r.json()["error"]["message"]
+        r = _create(visitor, drop_b, 1, filename="b.txt")
+        assert r.status_code == 201, r.text
+        # Drop A's upload is unknown through drop B, though both are on one folder.
+        mine = started[0].rsplit("/", 1)[1]
+        r = visitor.patch(f"{drop_b}/uploads/{mine}", content=b"x",
+                          headers={**OCTETS, "Upload-Offset": "0"})
+        assert r.status_code == 404
+        # Finishing one frees its place in the drop's pool.
+        r = visitor.patch(started[0], content=b"x", headers={**OCTETS, "Upload-Offset": "0"})
+        assert r.status_code == 204
+        assert _create(visitor, drop_a, 1, filename="one-more.txt").status_code == 201
+        assert sorted(owner.names(top)) == ["0.txt"]

@@ -16,7 +16,7 @@ from selfdrive.store.meta import gc as gcq
 _COLUMNS = (
     "r.upload_id, r.token, u.user_id, u.path, u.created_at, u.expires_at, r.device_id,"
     " r.length, r.base_rev, r.mtime, r.metadata, r.parts_end, r.staged_at, r.staged_len,"
-    " r.staged_gen, r.done_path, r.done_rev, r.executable"
+    " r.staged_gen, r.done_path, r.done_rev, r.executable, r.link_id"
 )
 
 
@@ -41,6 +41,8 @@ class ResumableRow:
     done_rev: int | None
     #: the revision it makes is executable
     executable: bool = False
+    #: the link whose file drop made it; None: the user's own
+    link_id: int | None = None
 
     @property
     def staged_end(self) -> int:
@@ -63,20 +65,21 @@ class ResumableRow:
 
 def _row(r: Sequence[object]) -> ResumableRow:
     values = list(r)
-    values[-1] = bool(values[-1])  # executable
+    values[-2] = bool(values[-2])  # executable
     return ResumableRow(*values)  # type: ignore[arg-type]
 
 
 async def create(
     conn: aiosqlite.Connection, *, token: str, user_id: int, path: str, device_id: int | None,
     length: int, base_rev: int | None, mtime: int | None, metadata: str, now: int,
-    expires_at: int, executable: bool = False,
+    expires_at: int, executable: bool = False, link_id: int | None = None,
 ) -> int:
     upload_id = await gcq.open_upload(conn, user_id, path, now, expires_at)
     await conn.execute(
         "INSERT INTO resumable_uploads (upload_id, token, device_id, length, base_rev, mtime,"
-        " metadata, executable) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (upload_id, token, device_id, length, base_rev, mtime, metadata, int(executable)),
+        " metadata, executable, link_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (upload_id, token, device_id, length, base_rev, mtime, metadata, int(executable),
+         link_id),
     )
     return upload_id
 
@@ -91,13 +94,15 @@ async def by_token(conn: aiosqlite.Connection, token: str) -> ResumableRow | Non
     return None if row is None else _row(row)
 
 
-async def open_totals(conn: aiosqlite.Connection, user_id: int) -> tuple[int, int, int]:
-    """(count, sum of lengths, staged bytes) of a user's unfinished resumable uploads."""
+async def open_totals(conn: aiosqlite.Connection, user_id: int,
+                      link_id: int | None = None) -> tuple[int, int, int]:
+    """(count, sum of lengths, staged bytes) of the unfinished resumable uploads
+    of one pool: a user's own (*link_id* None), or one file drop's."""
     async with conn.execute(
         "SELECT count(*), coalesce(sum(r.length), 0), coalesce(sum(r.staged_len), 0)"
         " FROM resumable_uploads r JOIN uploads u ON u.id = r.upload_id"
-        " WHERE u.user_id = ? AND r.done_rev IS NULL",
-        (user_id,),
+        " WHERE u.user_id = ? AND r.link_id IS ? AND r.done_rev IS NULL",
+        (user_id, link_id),
     ) as cur:
         row = await cur.fetchone()
     assert row is not None
