@@ -10,7 +10,10 @@ tarball against the pinned integrity (what ``npm view PKG@VERSION
 dist.integrity`` prints), and copies the listed files and the licence text to
 selfdrive/web/vendor/<package>/<file name>, unchanged. Files are flattened to
 their base name (the repository's .gitignore ignores every ``dist/`` and
-``build/`` directory). Anything else in vendor/ except README.md is removed,
+``build/`` directory), below the pin's ``folder`` if it names one (pdf.js's
+decoders go to pdfjs-dist/wasm/, the folder its ``wasmUrl`` option names).
+A package may have several pins of the same version (its tarball is fetched
+once). Anything else in vendor/ except README.md is removed,
 and the generated tables in vendor/README.md (between the vendor-table markers)
 are rewritten. The tests read those tables offline (tests/web/test_vendor.py).
 
@@ -50,11 +53,17 @@ class Pin:
     version: str
     integrity: str  # the tarball's sha512, as `npm view PKG@VERSION dist.integrity` prints it
     files: tuple[str, ...]  # paths inside the tarball, relative to its top directory
-    loads_as: str  # "module" (ES module) or how the classic script is used
+    loads_as: str  # "module" (ES module; a .wasm file is WebAssembly) or how the script is used
     why: str
     # (path inside the tarball, vendored name)
     licences: tuple[tuple[str, str], ...] = (("LICENSE", "LICENSE"),)
+    folder: str = ""  # vendored below vendor/<package>/<folder>/ instead of vendor/<package>/
+    licence: str = ""  # SPDX, when not the package's own (its package.json's)
 
+
+# pdf.js and its image decoders come from one tarball: (package, version, integrity)
+PDFJS = ("pdfjs-dist", "6.5.438",
+         "sha512-vg8Pw1x+AFKy4AMDvhuWl5cOYV8d698UoEANoFFhc79hqXDnZQqnOXoxw3HG907WHOg1JYOvLhP756boddFxpA==")
 
 PINS: tuple[Pin, ...] = (
     Pin(
@@ -82,11 +91,44 @@ PINS: tuple[Pin, ...] = (
         "Resumable uploads over the server's tus endpoint; same version as tests/js.",
     ),
     Pin(
-        "pdfjs-dist", "6.5.438",
-        "sha512-vg8Pw1x+AFKy4AMDvhuWl5cOYV8d698UoEANoFFhc79hqXDnZQqnOXoxw3HG907WHOg1JYOvLhP756boddFxpA==",
+        *PDFJS,
         ("build/pdf.min.mjs", "build/pdf.worker.min.mjs"),
         "module",
         "PDF previews (loaded only when a PDF is opened; the worker runs as a module worker).",
+    ),
+    # pdf.js's image decoders, which its worker fetches from `wasmUrl` by these names: without
+    # them JPEG 2000, JBIG2 and CCITT fax images (most scanned PDFs) came out blank. Each
+    # *_nowasm_fallback.js decodes the same in JavaScript where WebAssembly is refused. They
+    # are not under pdf.js's own licence, so each decoder is its own pin. Not vendored:
+    # quickjs-eval (PDF scripting, which the preview never enables).
+    Pin(
+        *PDFJS,
+        ("wasm/openjpeg.wasm", "wasm/openjpeg_nowasm_fallback.js"),
+        "module",
+        "JPEG 2000 (JPXDecode) images in PDFs: OpenJPEG, fetched by the pdf.js worker.",
+        (("wasm/LICENSE_OPENJPEG", "LICENSE_OPENJPEG"),
+         ("wasm/LICENSE_PDFJS_OPENJPEG", "LICENSE_PDFJS_OPENJPEG")),
+        folder="wasm", licence="BSD-2-Clause",
+    ),
+    Pin(
+        *PDFJS,
+        ("wasm/jbig2.wasm", "wasm/jbig2_nowasm_fallback.js"),
+        "module",
+        "JBIG2 and CCITT fax images in PDFs (scanners' black and white): PDFium's decoders, "
+        "fetched by the pdf.js worker.",
+        (("wasm/LICENSE_JBIG2", "LICENSE_JBIG2"),
+         ("wasm/LICENSE_PDFJS_JBIG2", "LICENSE_PDFJS_JBIG2")),
+        folder="wasm", licence="BSD-3-Clause AND Apache-2.0",
+    ),
+    Pin(
+        *PDFJS,
+        ("wasm/qcms_bg.wasm",),
+        "module",
+        "ICC-based colour spaces in PDFs: qcms, fetched by the pdf.js worker (without it they "
+        "fall back to their alternate space).",
+        (("wasm/LICENSE_QCMS", "LICENSE_QCMS"),
+         ("wasm/LICENSE_PDFJS_QCMS", "LICENSE_PDFJS_QCMS")),
+        folder="wasm", licence="MIT",
     ),
     Pin(
         "axe-core", "4.14.1",
@@ -175,17 +217,23 @@ class Vendored:
 def fetch(pins: tuple[Pin, ...]) -> list[Vendored]:
     out: list[Vendored] = []
     seen: set[str] = set()
+    tarballs: dict[str, bytes] = {}
     for pin in pins:
-        print(f"npm pack {pin.package}@{pin.version}", file=sys.stderr)
+        spec = f"{pin.package}@{pin.version}"
         with tempfile.TemporaryDirectory(prefix="vendor-web-") as tmp:
-            tarball = npm_pack(pin, Path(tmp))
-            members = tar_members(tarball, Path(tmp), [
+            if spec not in tarballs:
+                print(f"npm pack {spec}", file=sys.stderr)
+                tarballs[spec] = npm_pack(pin, Path(tmp))
+            elif integrity_of(tarballs[spec]) != pin.integrity:
+                raise SystemExit(f"{spec} is pinned twice with different integrities")
+            members = tar_members(tarballs[spec], Path(tmp), [
                 "package.json", *pin.files, *(src for src, _ in pin.licences)])
-        spdx = str(json.loads(members["package.json"]).get("license", "UNKNOWN"))
+        spdx = pin.licence or str(json.loads(members["package.json"]).get("license", "UNKNOWN"))
         entries = [(src, PurePosixPath(src).name, False) for src in pin.files]
         entries += [(src, name, True) for src, name in pin.licences]
+        base = "/".join(p for p in (pin.package, pin.folder) if p)
         for src, name, licence in entries:
-            rel = f"{pin.package}/{name}"
+            rel = f"{base}/{name}"
             if rel in seen:
                 raise SystemExit(f"two files would be vendored as {rel}")
             seen.add(rel)
@@ -213,7 +261,9 @@ def table(files: list[Vendored]) -> str:
             lic.append(
                 f"| {v.pin.package} | `{v.rel}` | `{v.source}` | {len(v.data):,} | `{sha}` |")
             continue
-        if v.pin.loads_as == "module":
+        if v.source.endswith(".wasm"):
+            loads, imports = "WebAssembly", "n/a"
+        elif v.pin.loads_as == "module":
             loads = "ES module"
             imports = ", ".join(f'`"{s}"`' for s in bare_imports(v.data)) or "none"
         else:
