@@ -10,7 +10,8 @@ public HTTP API (the session cookie and CSRF rules are in docs/web.md).
 Safety (DESIGN.md rule 7 and issue 8's list): the shell's only inline
 script is the import map, allowed by its SHA-256 in the Content-Security-
 Policy, so no other inline script can ever run; pages refuse framing and
-send no referrer.  Static files carry nosniff and a type chosen here.
+send no referrer.  Static files carry nosniff and a type chosen here; only
+pdf.js's worker may compile WebAssembly (`VENDOR_CSP`).
 
 The *service worker* (``sw.js``, served at ``/sw.js`` so that its scope is
 the whole site) caches the shell for the installed app; `ServiceWorker`
@@ -60,6 +61,7 @@ TYPES = {
     ".webmanifest": "application/manifest+json",
     ".json": "application/json",
     ".md": "text/plain; charset=utf-8",
+    ".wasm": "application/wasm",  # WebAssembly.instantiateStreaming refuses any other type
 }
 
 COMMON_HEADERS = {
@@ -67,6 +69,19 @@ COMMON_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
     "X-Frame-Options": "DENY",
+}
+
+
+#: a CSP for single vendored files, by their path below vendor/.  pdf.js
+#: compiles its image decoders (vendor/pdfjs-dist/wasm/) to WebAssembly in its
+#: worker, and a dedicated worker's CSP is the one on its own script
+#: response, so this one response allows it and the pages do not.
+#: 'wasm-unsafe-eval' allows compiling WebAssembly only, never JavaScript from
+#: strings ('unsafe-eval'); the worker fetches the decoders (connect-src) or
+#: imports their JavaScript fallbacks (script-src) from this origin.
+VENDOR_CSP = {
+    "pdfjs-dist/pdf.worker.min.mjs":
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'",
 }
 
 
@@ -169,14 +184,18 @@ class ServiceWorker:
 
 class StaticHeaders:
     """Serve a directory with our types and nosniff; versioned URLs are cached
-    for good, the plain ones revalidated on every load."""
+    for good, the plain ones revalidated on every load.  *csp* gives single
+    files (by their path below *directory*) a Content-Security-Policy."""
 
-    def __init__(self, directory: Path, *, immutable: bool = False) -> None:
+    def __init__(self, directory: Path, *, immutable: bool = False,
+                 csp: dict[str, str] | None = None) -> None:
         self.files = StaticFiles(directory=directory, check_dir=False)
         self.cache = b"public, max-age=31536000, immutable" if immutable else b"no-cache"
+        self.csp = {k: v.encode() for k, v in (csp or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         suffix = Path(scope.get("path", "")).suffix.lower()
+        csp = self.csp.get(Path(self.files.get_path(scope)).as_posix()) if self.csp else None
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -186,6 +205,8 @@ class StaticHeaders:
                 headers.append((b"content-type", (ctype or "application/octet-stream").encode()))
                 headers.append((b"cache-control", self.cache))
                 headers += [(k.lower().encode(), v.encode()) for k, v in COMMON_HEADERS.items()]
+                if csp is not None:
+                    headers.append((b"content-security-policy", csp))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -202,7 +223,8 @@ def routes() -> list[BaseRoute]:
         *pages,
         Route("/sw.js", worker.script, methods=["GET", "HEAD"]),
         Mount(f"{STATIC}/{release}", app=StaticHeaders(WEB_DIR / "static", immutable=True)),
-        Mount(f"{VENDOR}/{release}", app=StaticHeaders(WEB_DIR / "vendor", immutable=True)),
+        Mount(f"{VENDOR}/{release}",
+              app=StaticHeaders(WEB_DIR / "vendor", immutable=True, csp=VENDOR_CSP)),
         Mount(STATIC, app=StaticHeaders(WEB_DIR / "static")),
-        Mount(VENDOR, app=StaticHeaders(WEB_DIR / "vendor")),
+        Mount(VENDOR, app=StaticHeaders(WEB_DIR / "vendor", csp=VENDOR_CSP)),
     ]

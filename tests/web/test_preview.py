@@ -1,6 +1,7 @@
-"""Previews: images with previous and next, PDF drawn by pdf.js, video and
-audio with seeking (Range), text; and hostile HTML and SVG files, opened by
-preview and by direct URL, never run script in our origin."""
+"""Previews: images with previous and next, PDF drawn by pdf.js (JPEG 2000,
+JBIG2, CCITT fax and ICC images by its WebAssembly decoders), video and audio
+with seeking (Range), text; and hostile HTML and SVG files, opened by preview
+and by direct URL, never run script in our origin."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import math
 import re
 import struct
 import wave
+from collections.abc import Callable
 
 import httpx
-from PIL import Image
+import pytest
+from PIL import Image, ImageCms
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import DIALOGS, MakePage, User, screenshot
@@ -40,6 +43,95 @@ def pdf(pages: int) -> bytes:
     images = [Image.new("RGB", (200, 260), c) for c in ("white", "yellow", "cyan")[:pages]]
     images[0].save(out, "PDF", save_all=True, append_images=images[1:])
     return out.getvalue()
+
+
+def pdf_of_image(params: bytes, data: bytes, fill: tuple[int, int, int] | None = None,
+                 extra: bytes = b"") -> bytes:
+    """A one-page PDF (200 x 200 pt) whose page is one image, drawn over all of it.
+    *params* are the image's dictionary entries; with *fill* the image is a
+    stencil mask (/ImageMask) that paints the page in that colour; *extra* is
+    object 6, for the image to refer to."""
+    paint = b"%.4f %.4f %.4f rg " % tuple(c / 255 for c in fill) if fill else b""
+    content = paint + b"q 200 0 0 200 0 0 cm /Im Do Q"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200]"
+        b" /Resources << /XObject << /Im 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /XObject /Subtype /Image " + params
+        + b" /Length %d >>\nstream\n" % len(data) + data + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        *([extra] if extra else []),
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    return bytes(out)
+
+
+def g4_black(rows: int) -> bytes:
+    """CCITT group 4 (T.6) code of an all-black bitmap 64 pixels wide, coded by
+    hand: the first row in horizontal mode against the imaginary white row above
+    (white run 0, black run 64 = make-up 64 + terminating 0), every other row as
+    two V0 codes (the same changes as the row above), then EOFB."""
+    bits = "001" + "00110101" + "0000001111" + "0000110111" + "11" * (rows - 1)
+    bits += "000000000001" * 2
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def jbig2_black(rows: int) -> bytes:
+    """An all-black bitmap 64 pixels wide as a JBIG2 stream embedded the way PDF
+    holds it (no file header): page information, then an immediate generic
+    region coded with MMR (T.6, the same code as g4_black), then end of page."""
+    def segment(number: int, kind: int, data: bytes) -> bytes:
+        # number, flags (type; 1-byte page association), no referred-to segments, page 1
+        return struct.pack(">IBBBI", number, kind, 0, 1, len(data)) + data
+
+    page = struct.pack(">IIIIBH", 64, rows, 0, 0, 0, 0)
+    region = struct.pack(">IIIIBB", 64, rows, 0, 0, 0, 1) + g4_black(rows)  # flags: MMR
+    return segment(0, 48, page) + segment(1, 38, region) + segment(2, 49, b"")
+
+
+def icc_srgb() -> bytes:
+    """An sRGB ICC profile as a PDF stream object, for an /ICCBased colour space."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return b"<< /N 3 /Length %d >>\nstream\n" % len(profile) + profile + b"\nendstream"
+
+
+def jpeg2000(color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), color).save(out, "JPEG2000")  # JP2, lossless
+    return out.getvalue()
+
+
+#: a page that is one image of each kind pdf.js decodes with its WebAssembly
+#: decoders (vendor/pdfjs-dist/wasm/), each its own colour: JPEG 2000 in
+#: colour; CCITT fax and JBIG2 are black and white, so they are stencil masks
+#: painting their black in a colour; raw RGB in an ICC-based colour space
+#: (drawn the same by its alternate space, so only the fetch of qcms tells).
+#: kind -> (decoder, the PDF, its colour)
+NEEDS_WASM: dict[str, tuple[str, Callable[[], bytes], tuple[int, int, int]]] = {
+    "jpx": ("openjpeg", lambda: pdf_of_image(
+        b"/Width 64 /Height 64 /Filter /JPXDecode", jpeg2000((30, 144, 255))), (30, 144, 255)),
+    "ccitt": ("jbig2", lambda: pdf_of_image(
+        b"/Width 64 /Height 64 /ImageMask true /BitsPerComponent 1"
+        b" /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns 64 /Rows 64 >>",
+        g4_black(64), (200, 0, 120)), (200, 0, 120)),
+    "jbig2": ("jbig2", lambda: pdf_of_image(
+        b"/Width 64 /Height 64 /ImageMask true /BitsPerComponent 1 /Filter /JBIG2Decode",
+        jbig2_black(64), (230, 120, 0)), (230, 120, 0)),
+    "icc": ("qcms_bg", lambda: pdf_of_image(
+        b"/Width 64 /Height 64 /ColorSpace [/ICCBased 6 0 R] /BitsPerComponent 8",
+        bytes((40, 170, 90)) * 64 * 64, extra=icc_srgb()), (40, 170, 90)),
+}
 
 
 def wav(seconds: float = 2.0, rate: int = 8000) -> bytes:
@@ -118,6 +210,46 @@ def test_pdf_renders_inside_the_app(make_page: MakePage, user: User) -> None:
     assert dialog.get_by_role("img", name="Page 1").evaluate(
         "c => Array.from(c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data)"
     ) == [255, 255, 255, 255]
+
+
+@pytest.mark.parametrize("kind", NEEDS_WASM)
+def test_pdf_images_that_need_the_wasm_decoders_are_drawn(
+    make_page: MakePage, user: User, kind: str
+) -> None:
+    decoder, make_pdf, color = NEEDS_WASM[kind]
+    with user.api() as c:
+        put(c, f"/{kind}.pdf", make_pdf())
+    page = make_page(user)
+    fetched: list[str] = []
+    page.context.on("request", lambda r: fetched.append(r.url) if "/wasm/" in r.url else None)
+    page.goto(f"/files?preview={kind}.pdf")
+    canvas = page.get_by_role("dialog", name=f"{kind}.pdf").get_by_role("img", name="Page 1")
+    expect(canvas).to_be_visible(timeout=20_000)
+    # drawn once the decoder is in: the page shows the image's colour, not white
+    middle = "c => Array.from(c.getContext('2d').getImageData(c.width/2, c.height/2, 1, 1).data)"
+    for _ in range(100):
+        pixel = canvas.evaluate(middle)
+        if pixel[3] == 255 and all(abs(p - w) <= 8 for p, w in zip(pixel[:3], color, strict=True)):
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError(f"page 1 of {kind}.pdf shows {pixel}, not {color}")
+    # by WebAssembly, in the worker, not by the JavaScript fallback
+    assert any(u.endswith(f"/wasm/{decoder}.wasm") for u in fetched), fetched
+    assert not any("nowasm" in u for u in fetched), fetched
+
+
+def test_only_the_pdf_worker_may_compile_webassembly(user: User) -> None:
+    with httpx.Client(base_url=user.server.base_url) as c:
+        worker = c.get("/vendor/pdfjs-dist/pdf.worker.min.mjs").headers
+        assert "'wasm-unsafe-eval'" in worker["content-security-policy"]
+        assert "'unsafe-eval'" not in worker["content-security-policy"]
+        decoder = c.get("/vendor/pdfjs-dist/wasm/openjpeg.wasm")
+        assert decoder.status_code == 200
+        assert decoder.headers["content-type"] == "application/wasm"
+        assert decoder.headers["x-content-type-options"] == "nosniff"
+        shell = c.get("/").headers["content-security-policy"]
+        assert "wasm" not in shell and "eval" not in shell
 
 
 def test_video_and_audio_stream_with_seeking(make_page: MakePage, user: User) -> None:

@@ -101,6 +101,11 @@ async function loadPdfJs() {
   return pdfjs
 }
 
+/** Where the worker finds its image decoders (JPEG 2000, JBIG2, CCITT fax, ICC
+ * colour): without them such images, most scanned pages, come out blank. The
+ * worker fetches them itself (useWorkerFetch); pdf.js uses the ICC one only then. */
+const PDF_DECODERS = { wasmUrl: '/vendor/pdfjs-dist/wasm/', useWorkerFetch: true }
+
 function PdfView({ entry }) {
   const box = useRef(null)
   const [state, setState] = useState({ pages: 0, shown: 0, error: '' })
@@ -111,7 +116,7 @@ function PdfView({ entry }) {
       try {
         const lib = await loadPdfJs()
         doc = await lib.getDocument({ url: contentUrl(entry.path, entry.rev), isEvalSupported: false,
-          withCredentials: false }).promise
+          withCredentials: false, ...PDF_DECODERS }).promise
         const shown = Math.min(doc.numPages, PDF_PAGES)
         setState({ pages: doc.numPages, shown, error: '' })
         const width = Math.min(box.current.clientWidth || 800, 1000)
