@@ -17,6 +17,7 @@ from selfdrive.http.schemas import (
     DeleteRequest,
     EntryOut,
     FolderListing,
+    FolderSizeOut,
     FromTo,
     ListQuery,
     MoveRequest,
@@ -110,6 +111,12 @@ async def get_download(call: Call[ContentQuery, None]) -> Response:
 
 async def get_metadata(call: Call[PathQuery, None]) -> EntryOut:
     return EntryOut.of(await call.runtime.files.stat(call.who, call.query.path))
+
+
+async def get_folder_size(call: Call[PathQuery, None]) -> FolderSizeOut:
+    found = await call.runtime.sizes.of(call.who, call.query.path)
+    return FolderSizeOut(path=found.folder.path, size=found.size, files=found.files,
+                         folders=found.folders)
 
 
 async def get_list(call: Call[ListQuery, None]) -> FolderListing:

@@ -40,6 +40,7 @@ API: list[E] = [
     E("GET", "/files/download", files.get_download, "Download a file as an attachment", query=s.ContentQuery, raw_response=OCTETS),
     E("GET", "/files/metadata", files.get_metadata, "One file or folder", query=s.PathQuery, response=s.EntryOut),
     E("GET", "/files/list", files.get_list, "A folder's entries, by name, paged (recursive: all below, by path)", query=s.ListQuery, response=s.FolderListing),
+    E("GET", "/files/folder_size", files.get_folder_size, "A folder's size: the bytes, files and folders at any depth below it (not the trash)", query=s.PathQuery, response=s.FolderSizeOut),
     E("GET", "/files/search", files.get_search, "Entries below a folder whose name holds q (any case, any accents), by path, paged", query=s.SearchQuery, response=s.FolderListing),
     E("GET", "/files/thumbnail", thumbnails.get_thumbnail, "A picture's thumbnail (WebP), its longest edge at most size px", query=s.ThumbnailQuery, raw_response="image/webp"),
     E("GET", "/files/zip", files.get_zip, "A folder, or the named entries of it, as a streamed zip", query=s.ZipQuery, raw_response="application/zip"),

@@ -149,6 +149,18 @@ class FolderListing(Struct):
     next_after: str | None = None
 
 
+class FolderSizeOut(Struct):
+    """What lies below a folder: live files only (not the trash), at any depth."""
+
+    path: str
+    #: the sizes of the current revisions of the files below, in bytes
+    size: int
+    #: the files below, at any depth
+    files: int
+    #: the folders below, at any depth (the folder itself not counted)
+    folders: int
+
+
 class UploadResult(Struct):
     entries: list[EntryOut]
 

@@ -27,6 +27,7 @@ from selfdrive.services.bucket_gc import BucketGc
 from selfdrive.services.changes import ChangeFeed, FeedSettings
 from selfdrive.services.coldtier import ColdTier, open_cold_tier
 from selfdrive.services.files import FileService, Limits
+from selfdrive.services.foldersize import FolderSizes
 from selfdrive.services.fsck import FsckService
 from selfdrive.services.junk import JunkService, JunkSettings
 from selfdrive.services.links import LinkService
@@ -65,6 +66,7 @@ class Runtime:
     sessions: SessionService
     files: FileService
     listing: TreeLister
+    sizes: FolderSizes
     blocks: BlockService
     trash: TrashService
     maintenance: Maintenance
@@ -183,7 +185,7 @@ async def open_runtime(
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
         auth=auth, sessions=SessionService(db, clock, auth), links=links, files=files,
-        listing=TreeLister(files),
+        listing=TreeLister(files), sizes=FolderSizes(files),
         blocks=BlockService(db, content, clock),
         trash=trash, maintenance=maintenance,
         fsck=FsckService(db, content, cold), uploads=uploads, changes=changes,

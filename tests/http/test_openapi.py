@@ -26,3 +26,8 @@ def test_openapi_describes_every_route(server: Server) -> None:
     assert {p["name"] for p in upload["parameters"]} >= {"path", "base_rev"}
     assert "/healthz" in spec["paths"]
     assert "security" not in spec["paths"]["/healthz"]["get"]
+    size = spec["paths"]["/api/v1/files/folder_size"]["get"]
+    assert [p["name"] for p in size["parameters"]] == ["path"]
+    out = size["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert set(spec["components"]["schemas"][out.rsplit("/", 1)[1]]["properties"]) == {
+        "path", "size", "files", "folders"}
