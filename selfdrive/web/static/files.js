@@ -380,7 +380,7 @@ export function FilesView({ route, onChanged }) {
         [t('moveTo'), () => act.pickAndMove(targets(menu.entry), false, path).then((n) => n && reload())],
       ] : []),
       [t('copyTo'), () => act.pickAndMove(targets(menu.entry), true, path).then((n) => n && reload())],
-      ...(menu.entry.kind === 'file' ? [[t('details'), () => setDetails(withRole(menu.entry))]] : []),
+      [menu.entry.kind === 'file' ? t('details') : t('folderDetails'), () => setDetails(withRole(menu.entry))],
       ...(canModify(menu.entry) ? [[t('delete'), () => act.remove(targets(menu.entry), afterRemove)]] : []),
     ]} />`}
     ${dropping && html`<div class="drop-overlay" aria-hidden="true">

@@ -2,6 +2,9 @@
 // one more table like this one. Values are plain strings or functions of the
 // numbers and names they show; they are always rendered as text, never HTML.
 
+/** "1 file", "1,204 files" */
+const count = (n, word) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`
+
 export const en = {
   appName: 'selfdrive',
   loading: 'Loading…',
@@ -149,6 +152,10 @@ export const en = {
   location: 'Location',
   noRevisions: 'No revisions.',
   revisionRestored: (n) => `Revision ${n} is now the newest.`,
+  folderDetails: 'Details',
+  folderSize: (size, files, folders) => `${size} in ${count(files, 'file')} and ${count(folders, 'folder')}`,
+  folderSizeLoading: 'Adding up…',
+  folderSizeFailed: (why) => `Could not add up this folder: ${why}`,
 
   // notifications (bell.js)
   notifications: 'Notifications',
