@@ -137,7 +137,9 @@ async def subtree(conn: aiosqlite.Connection, node_id: int) -> list[tuple[Node, 
 # children keep trashed_at NULL but the walk never reaches them.  Each file's
 # size is its current revision's (revisions' UNIQUE (node_id, rev)).  Carrying
 # current_rev in the walk beat an index-only walk (nodes_search) that looks
-# each file up again: 20% on 100,000 nodes (docs/benchmarks.md).
+# each file up again by 10-20% on 100,000 nodes; taking the newest revision
+# instead of current_rev saves that lookup too (40%), but would count another
+# revision the day current_rev is not the newest (docs/benchmarks.md).
 _SUMMARY = """
 WITH RECURSIVE t(id, kind, rev) AS (
   SELECT n.id, n.kind, n.current_rev FROM nodes n
