@@ -91,3 +91,11 @@ def test_a_viewer_sees_the_size_of_a_shared_folder(make_page: MakePage, server: 
     page.get_by_role("menuitem", name="Details", exact=True).click()
     panel = page.get_by_role("dialog", name="Team")
     expect(panel.locator(".folder-size")).to_have_text("2.0 KB in 2 files and 2 folders")
+    # /Shared with me adds up every share in it; it has no activity of its own
+    page.goto("/files")
+    page.locator(".item", has_text="Shared with me").click(button="right")
+    page.get_by_role("menuitem", name="Details", exact=True).click()
+    shared = page.get_by_role("dialog", name="Shared with me")
+    expect(shared.locator(".folder-size")).to_have_text("2.0 KB in 2 files and 3 folders")
+    expect(shared.get_by_role("list", name="Activity")).to_have_count(0)
+    expect(shared.get_by_role("alert")).to_have_count(0)
