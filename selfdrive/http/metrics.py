@@ -9,10 +9,9 @@ of figures:
   uploads in flight and the time writers wait for SQLite's write lock;
 - *state figures*, read at scrape time by `StateCollector`: long-poll waiters,
   the last maintenance run, and the store's totals.  The totals are full-table
-  sums, so `StoreStatsCache` keeps them for at least `STATS_MIN_AGE_S` and, on a
-  big store, for `STATS_COST_FACTOR` times as long as computing them took (a
-  scan runs at most about 1% of the time), and a scrape waits for one at most
-  `STATS_WAIT_S`.
+  sums, kept by the runtime's `StoreStatsCache` (store/meta/stats.py, shared
+  with the admin page): a scrape takes them up to `STATS_MIN_AGE_S` old, and
+  longer on a big store, where counting costs.
 
 Where: ``GET /metrics`` on the main port for admins (Bearer token), or with
 ``[metrics] port`` on a listener of its own (`MetricsListener`), without auth.
@@ -20,8 +19,6 @@ Where: ``GET /metrics`` on the main port for admins (Bearer token), or with
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
@@ -47,7 +44,7 @@ from selfdrive.http.endpoint import authenticate
 from selfdrive.http.errors import error_response
 from selfdrive.services.backup_targets import Target
 from selfdrive.services.runtime import Runtime
-from selfdrive.store.meta.stats import StoreStats, store_stats
+from selfdrive.store.meta.stats import StoreStatsCache
 
 log = logging.getLogger("selfdrive.metrics")
 
@@ -80,54 +77,12 @@ UPLOADS = frozenset({
     ("PUT", "/dav"),
 })
 
-#: the store's totals are kept at least this long (seconds)...
+#: a scrape takes the store's totals up to this old (seconds)
 STATS_MIN_AGE_S = 30.0
-#: ...and at least this many times as long as the last count took
-STATS_COST_FACTOR = 100.0
-#: the longest a scrape waits for a recount (seconds)
-STATS_WAIT_S = 1.0
 
 
 def method_label(method: str) -> str:
     return method if method in METHODS else "other"
-
-
-class StoreStatsCache:
-    """The store's totals, recounted only when a scrape finds them stale.
-
-    A scrape waits for a recount at most `STATS_WAIT_S`: on a small store it
-    gets fresh totals, on a huge one the last totals while the count goes on
-    (a reader of the database, in SQLite's thread) for the next scrape.
-    """
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.stats: StoreStats | None = None
-        self.took_s = 0.0
-        self._fresh_until = 0.0
-        self._counting: asyncio.Future[None] | None = None
-
-    async def refresh(self) -> None:
-        if self.runtime.clock.monotonic() < self._fresh_until:
-            return
-        if self._counting is None:  # one count at a time; other scrapes share it
-            self._counting = asyncio.ensure_future(self._count())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._counting), STATS_WAIT_S)
-
-    async def _count(self) -> None:
-        clock = self.runtime.clock
-        started = clock.monotonic()
-        try:
-            async with self.runtime.db.read() as conn:
-                self.stats = await store_stats(conn)
-        except Exception:
-            log.exception("counting the store's totals for the metrics failed")
-        finally:
-            self.took_s = clock.monotonic() - started
-            self._fresh_until = clock.monotonic() + max(
-                STATS_MIN_AGE_S, STATS_COST_FACTOR * self.took_s)
-            self._counting = None
 
 
 class StateCollector(Collector):
@@ -285,7 +240,7 @@ class Metrics:
         #: the labelled children of one (route, method, status); bounded, as
         #: routes, METHODS and statuses are
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram, Counter, Counter]] = {}
-        self.store = StoreStatsCache(runtime)
+        self.store = runtime.store_stats
         r.register(StateCollector(runtime, self.store))
         runtime.db.on_write_wait = self.lock_wait.observe
 
@@ -311,7 +266,7 @@ class Metrics:
         return (method, route) in UPLOADS
 
     async def scrape(self) -> Response:
-        await self.store.refresh()
+        await self.store.get(STATS_MIN_AGE_S)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import selfdrive
 from selfdrive.core.clock import Clock
-from selfdrive.core.errors import AdminLockout, BadRequest, Forbidden, NotFound
+from selfdrive.core.errors import AdminLockout, BadRequest, Forbidden, NotFound, StorageError
 from selfdrive.services.auth import AuthService, Principal
 from selfdrive.services.backup import BackupService
 from selfdrive.services.changes import ChangeFeed
@@ -39,7 +39,7 @@ from selfdrive.services.maintenance import Maintenance
 from selfdrive.store.meta import users as q
 from selfdrive.store.meta.db import Database
 from selfdrive.store.meta.records import User
-from selfdrive.store.meta.stats import StoreStats, store_stats
+from selfdrive.store.meta.stats import StoreStats, StoreStatsCache
 
 #: the largest quota accepted (8 EiB less one: what SQLite's INTEGER holds)
 MAX_QUOTA_BYTES = 2**63 - 1
@@ -131,7 +131,8 @@ class ServerStatus:
 class AdminService:
     def __init__(self, db: Database, auth: AuthService, changes: ChangeFeed,
                  maintenance: Maintenance, backup: BackupService, clock: Clock,
-                 data: Path, reserve_bytes: int, default_quota_bytes: int) -> None:
+                 data: Path, stats: StoreStatsCache, reserve_bytes: int,
+                 default_quota_bytes: int) -> None:
         self.db = db
         self.auth = auth
         self.changes = changes
@@ -139,6 +140,7 @@ class AdminService:
         self.backup = backup
         self.clock = clock
         self.data = data
+        self.stats = stats
         self.reserve_bytes = reserve_bytes
         self.default_quota_bytes = default_quota_bytes
 
@@ -208,8 +210,10 @@ class AdminService:
 
     async def status(self, who: Principal) -> ServerStatus:
         require_admin(who)
+        stats = await self.stats.get()  # fresh unless counting costs (a big store)
+        if stats is None:
+            raise StorageError("counting the store's totals failed; the server's log says why")
         async with self.db.read() as conn:
-            stats = await store_stats(conn)
             users = await q.count_users(conn)
         backup = await self._backup() if self.backup.configured else None
         return ServerStatus(

@@ -50,6 +50,7 @@ from selfdrive.store.diskspace import DiskGuard
 from selfdrive.store.keys import cpu_has_aes, derived_key, load_keyring
 from selfdrive.store.local import LocalBlockStore
 from selfdrive.store.meta.db import Database, migrate
+from selfdrive.store.meta.stats import StoreStatsCache
 from selfdrive.store.s3 import S3Bucket
 from selfdrive.store.staging import Staging
 from selfdrive.store.thumbcache import ThumbnailCache
@@ -87,6 +88,8 @@ class Runtime:
     cold: ColdTier
     bucket_gc: BucketGc
     admin: AdminService
+    #: the store's totals, shared by the metrics and the admin page's status
+    store_stats: StoreStatsCache
 
     async def close(self) -> None:
         await self.uploads.close()
@@ -180,7 +183,8 @@ async def open_runtime(
                          grace_ms=int(config.backup.bucket_gc_grace_days * 86400 * 1000),
                          interval_s=config.backup.bucket_gc_interval_s)
     maintenance = Maintenance(db, store, trash, clock, settings, staging, changes)
-    admin = AdminService(db, auth, changes, maintenance, backup, clock, data,
+    store_stats = StoreStatsCache(db, clock)
+    admin = AdminService(db, auth, changes, maintenance, backup, clock, data, store_stats,
                          config.storage.reserve_bytes, config.limits.default_quota_bytes)
     return Runtime(
         config=config, clock=clock, db=db, blockstore=store, content=content,
@@ -197,7 +201,7 @@ async def open_runtime(
                                       max_file_bytes=config.webdav.max_junk_file_bytes)),
         thumbnails=thumbnails, search=search, zips=ZipService(files), backup=backup,
         cold=cold, bucket_gc=bucket_gc,
-        admin=admin,
+        admin=admin, store_stats=store_stats,
     )
 
 
