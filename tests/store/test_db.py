@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -207,16 +206,6 @@ def test_statements_splits_on_complete_statements() -> None:
 
 
 # --- Database --------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "meta.db")
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 class Boom(Exception):

@@ -5,8 +5,6 @@ big one only as often as the cost rule allows)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -21,16 +19,6 @@ NOW = 1_700_000_000_000
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "meta.db")
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 class CountingCosts(FakeClock):
