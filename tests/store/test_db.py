@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from selfdrive.core.errors import SchemaTooNew
-from selfdrive.store.meta.db import Database, _statements, backup_file, migrate, migrations
+from selfdrive.store.meta.db import READERS, Database, _statements, backup_file, migrate, migrations
 from selfdrive.store.meta.users import count_users, insert_user, user_by_name
 
 NOW = 1_700_000_000_000
@@ -292,3 +294,41 @@ async def test_foreign_keys_are_on(db: Database) -> None:
         async with reader.execute("SELECT count(*) FROM devices") as cur:
             row = await cur.fetchone()
         assert row is not None and row[0] == 0
+
+
+async def _cancelled_after(steps: int, work: Callable[[], Awaitable[None]]) -> None:
+    """Run *work* as a task and cancel it after *steps* turns of the loop."""
+    task = asyncio.ensure_future(work())
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_transaction_never_leaves_a_connection_inside_it(
+    db: Database,
+) -> None:
+    """A request cancelled at any point of a transaction (a client that goes
+    away: BEGIN queued on SQLite's thread, a query, the COMMIT) gives its
+    connection back with no transaction open: the next BEGIN on it must not
+    fail with "cannot start a transaction within a transaction" (seen in CI:
+    one cancelled long poll, then every request of that reader failed)."""
+    async with db.write() as conn:
+        await insert_user(conn, "erin", "h", is_admin=False, quota_bytes=1, now=NOW)
+
+    async def read() -> None:
+        async with db.read() as reader:
+            await count_users(reader)
+
+    async def write() -> None:
+        async with db.write() as conn:
+            await conn.execute("UPDATE users SET quota_bytes = quota_bytes + 1")
+
+    for steps in range(40):
+        for _ in range(3):
+            await _cancelled_after(steps, read)
+            await _cancelled_after(steps, write)
+        for _ in range(READERS):  # every reader, and the writer, still work
+            await read()
+        await write()

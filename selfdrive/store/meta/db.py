@@ -10,6 +10,13 @@ mode they read a consistent snapshot while the writer works.
 Durability: ``journal_mode=WAL`` and ``synchronous=FULL``, so a committed
 transaction survives a power cut (DESIGN.md rule 1).
 
+Cancellation: a request may be cancelled at any await (its client went
+away), also while a BEGIN, COMMIT or ROLLBACK waits its turn on the
+connection's thread, where it still runs.  So these statements are awaited
+to their end (`_settled`) before the cancellation goes on, and a connection
+goes back (to the pool, or to the next writer) only with no transaction
+open.
+
 Migrations are the files ``migrations/NNNN_name.sql``, applied in order;
 ``PRAGMA user_version`` records the last one applied.
 """
@@ -25,6 +32,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
@@ -34,6 +42,34 @@ log = logging.getLogger("selfdrive.db")
 
 READERS = 4
 BUSY_TIMEOUT_MS = 10_000
+
+_T = TypeVar("_T")
+
+
+async def _settled(work: Awaitable[_T]) -> _T:
+    """Await *work* to its end even if this task is cancelled meanwhile; a
+    cancellation is raised once the work is done (and its own error, if any,
+    is logged rather than lost)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a statement failed while its request was cancelled",
+                      exc_info=task.exception())
+        raise asyncio.CancelledError
+    return task.result()
+
+
+async def _end_transaction(conn: aiosqlite.Connection) -> None:
+    """Roll back whatever is still open on *conn* (nothing is pending on its
+    thread when this is called)."""
+    if conn.in_transaction:
+        await _settled(conn.execute("ROLLBACK"))
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -203,29 +239,39 @@ class Database:
             if self.on_write_wait is not None:
                 self.on_write_wait(time.perf_counter() - asked)
             conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                await asyncio.shield(conn.execute("ROLLBACK"))
-                raise
-            # Shielded: a cancelled request must not leave the writer mid-commit.
-            await asyncio.shield(conn.execute("COMMIT"))
-            if self.after_commit is not None:
+                await _settled(conn.execute("BEGIN IMMEDIATE"))
                 try:
-                    await asyncio.shield(self.after_commit(conn))
-                except Exception:
-                    log.exception("after-commit hook failed")
+                    yield conn
+                except BaseException:
+                    await _settled(conn.execute("ROLLBACK"))
+                    raise
+                # Settled: a cancelled request must not leave the writer
+                # mid-commit, nor skip the hook of a commit that happened.
+                await _settled(self._commit(conn))
+            finally:
+                await _end_transaction(conn)  # a failed BEGIN, COMMIT or ROLLBACK
+
+    async def _commit(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute("COMMIT")
+        if self.after_commit is not None:
+            try:
+                await self.after_commit(conn)
+            except Exception:
+                log.exception("after-commit hook failed")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """A read-only connection inside one snapshot transaction."""
         conn = await self._readers.get()
         try:
-            await conn.execute("BEGIN")
+            await _settled(conn.execute("BEGIN"))
             try:
                 yield conn
             finally:
-                await asyncio.shield(conn.execute("COMMIT"))
+                await _settled(conn.execute("COMMIT"))
         finally:
-            self._readers.put_nowait(conn)
+            try:
+                await _end_transaction(conn)
+            finally:
+                self._readers.put_nowait(conn)
