@@ -59,7 +59,7 @@ from selfdrive.core.errors import (
 )
 from selfdrive.services.auth import Principal
 from selfdrive.services.files import FileService, InTransaction
-from selfdrive.store.content import BlockRef, ContentStore
+from selfdrive.store.content import PIN_MIN_S, BlockRef, ContentStore
 from selfdrive.store.meta import gc as gcq
 from selfdrive.store.meta import uploads as uq
 from selfdrive.store.meta import users as usersq
@@ -375,9 +375,13 @@ class UploadService:
             if active.stopped or (content_length is not None and received < content_length):
                 interrupted = True
 
-        # Progress: whole blocks become parts as they turn durable (without a
-        # checksum; with one, nothing counts until it is verified, so they are
-        # only pinned).
+        # Progress: whole blocks become parts as they turn durable, about once a
+        # second (without a checksum; with one, nothing counts until it is
+        # verified, so they are only pinned).  The first checkpoint waits a
+        # second too: a PATCH shorter than that records its blocks once, with
+        # its tail, in _save (one write transaction per PATCH, not two), and
+        # the GC grace period protects its young blocks meanwhile, as it does
+        # a simple upload's.
         parts_end = row.parts_end
         recorded = 0
 
@@ -398,7 +402,7 @@ class UploadService:
                 await uq.extend(conn, row.upload_id, now + self.limits.expiry_ms)
 
         ingested = await self.content.ingest(
-            pieces(), pin=checkpoint, pin_after_s=0.0, prefix=prefix, final=False,
+            pieces(), pin=checkpoint, pin_after_s=PIN_MIN_S, prefix=prefix, final=False,
         )
         if checksum is not None and hasher is not None:
             if interrupted:
