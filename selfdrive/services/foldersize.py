@@ -53,21 +53,24 @@ class FolderSizes:
         async with self.files.db.read() as conn:
             if parts == [SHARED_ROOT]:
                 folder = await self.files.virtual_root(conn, who)
-                tops, shown = await self._shares(conn, who), 0
+                shares = await sharesq.of_recipient(conn, who.user_id)
+                tops, shown = await _listed(conn, shares), 0
             else:
                 folder, _ = await self.files.resolve(conn, who, path)
                 if not folder.node.is_folder:
                     raise NotAFolder(f"{folder.path} is a file, not a folder")
                 # the folder itself is a top, not below itself
                 tops, shown = [folder.node.id], -1
-                if not parts and await sharesq.of_recipient(conn, who.user_id):
+                shares = await sharesq.of_recipient(conn, who.user_id) if not parts else []
+                if shares:
                     # /Shared with me, which is no node, and the shares in it
-                    tops += await self._shares(conn, who)
+                    tops += await _listed(conn, shares)
                     shown += 1
             size, files, folders = await tree.summary(conn, tops)
         return FolderSize(folder, size, files, folders + shown)
 
-    async def _shares(self, conn: aiosqlite.Connection, who: Principal) -> list[int]:
-        """The node of each share /Shared with me lists (not those in the trash)."""
-        return [share.node_id for share in await sharesq.of_recipient(conn, who.user_id)
-                if await sharesq.node_path(conn, share.node_id) is not None]
+
+async def _listed(conn: aiosqlite.Connection, shares: list[sharesq.Share]) -> list[int]:
+    """The node of each share /Shared with me lists (not those in the trash)."""
+    return [share.node_id for share in shares
+            if await sharesq.node_path(conn, share.node_id) is not None]
